@@ -1,0 +1,654 @@
+// Package local runs agents in process: one goroutine per run, with the
+// store providing durability. Every step is checkpointed; approvals, client
+// tools and sub-agents suspend durably (nothing waits in memory), and
+// interrupt and abort requests are durable, so another process (or this one
+// after a restart) can pick a session up where it stopped.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"time"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/llm"
+	"github.com/helix-agents/helix-go/store"
+)
+
+// Options configure a [Runtime]. Store is required; every other field has a
+// default.
+type Options struct {
+	// Store persists sessions and streams.
+	Store store.Store
+	// Agents resolves agent types on resume and retry. Execute registers the
+	// agents it runs. Default: a new empty registry.
+	Agents *helix.Registry
+	// DefaultModel answers agents that have no model.
+	DefaultModel llm.Model
+	// Logger receives run failures and best-effort hook errors (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// NewID returns a fresh id with the given prefix (default: prefix + 16
+	// random hex digits).
+	NewID func(prefix string) string
+	// Hooks run for every agent, before the agent's own hooks.
+	Hooks []helix.Hooks
+	// ControlPollInterval is how often a streaming model call checks the
+	// store for an interrupt or abort made by another process (default
+	// 250ms). In-process requests take effect at once.
+	ControlPollInterval time.Duration
+}
+
+// Runtime executes agents in process. It is safe for concurrent use.
+type Runtime struct {
+	st     store.Store
+	reg    *helix.Registry
+	model  llm.Model
+	log    *slog.Logger
+	now    func() time.Time
+	newID  func(string) string
+	hooks  []helix.Hooks
+	pollEv time.Duration
+
+	base   context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	active map[string]*activeRun // guarded by mu; by session id
+	closed bool                  // guarded by mu
+}
+
+type activeRun struct {
+	runID  string
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+	result *helix.Result // set before done is closed
+}
+
+// Errors used as cancellation causes.
+var (
+	errShutdown = errors.New("local: runtime closed")
+)
+
+type stopRequest struct {
+	kind   store.ControlKind
+	reason string
+}
+
+func (s *stopRequest) Error() string { return "local: run stopped: " + string(s.kind) }
+
+// New returns a runtime. It fails if Options.Store is nil.
+func New(opts Options) (*Runtime, error) {
+	if opts.Store == nil {
+		return nil, errors.New("local: Options.Store is nil")
+	}
+	r := &Runtime{
+		st: opts.Store, reg: opts.Agents, model: opts.DefaultModel, log: opts.Logger,
+		now: opts.Now, newID: opts.NewID, hooks: opts.Hooks, pollEv: opts.ControlPollInterval,
+		active: map[string]*activeRun{},
+	}
+	if r.reg == nil {
+		r.reg = &helix.Registry{}
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.newID == nil {
+		r.newID = randomID
+	}
+	if r.pollEv <= 0 {
+		r.pollEv = 250 * time.Millisecond
+	}
+	r.base, r.cancel = context.WithCancelCause(context.Background())
+	return r, nil
+}
+
+func randomID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// Agents returns the runtime's registry.
+func (r *Runtime) Agents() *helix.Registry { return r.reg }
+
+// Store returns the runtime's store.
+func (r *Runtime) Store() store.Store { return r.st }
+
+// Close stops accepting runs, interrupts running ones (each keeps what it
+// had streamed and can be resumed) and waits for them until ctx is done.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel(errShutdown)
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ExecuteOption varies one Execute call.
+type ExecuteOption func(*executeOptions)
+
+type executeOptions struct {
+	sessionID string
+	principal string
+	hooks     []helix.Hooks
+}
+
+// WithSessionID runs in the given session: a new one is created, an
+// existing one gets a new turn with its full history.
+func WithSessionID(id string) ExecuteOption { return func(o *executeOptions) { o.sessionID = id } }
+
+// WithPrincipal records the owner of a new session.
+func WithPrincipal(p string) ExecuteOption { return func(o *executeOptions) { o.principal = p } }
+
+// WithHooks adds execution hooks, called after the agent's own.
+func WithHooks(h helix.Hooks) ExecuteOption {
+	return func(o *executeOptions) { o.hooks = append(o.hooks, h) }
+}
+
+// Handle is a started run.
+type Handle struct {
+	rt        *Runtime
+	sessionID string
+	runID     string
+	startSeq  int64
+	ar        *activeRun
+}
+
+// SessionID returns the run's session.
+func (h *Handle) SessionID() string { return h.sessionID }
+
+// RunID returns the run's id.
+func (h *Handle) RunID() string { return h.runID }
+
+// StartSequence returns the stream position at the run's start.
+func (h *Handle) StartSequence() int64 { return h.startSeq }
+
+// Stream yields the run's chunks from its first one (or after sequence
+// after, if given) and ends after the run's run_end chunk. Stopping early is
+// allowed.
+func (h *Handle) Stream(ctx context.Context, after ...int64) iter.Seq2[helix.Chunk, error] {
+	from := h.startSeq
+	if len(after) > 0 {
+		from = after[0]
+	}
+	return func(yield func(helix.Chunk, error) bool) {
+		for c, err := range h.rt.st.Subscribe(ctx, h.sessionID, from) {
+			if !yield(c, err) || err != nil {
+				return
+			}
+			if c.Type == helix.ChunkRunEnd && c.RunID == h.runID && c.SessionID == h.sessionID {
+				return
+			}
+		}
+	}
+}
+
+// Result waits for the run to end (complete, fail, suspend or stop) and
+// returns its outcome.
+func (h *Handle) Result(ctx context.Context) (*helix.Result, error) {
+	select {
+	case <-h.ar.done:
+		return h.ar.result, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Interrupt asks the run's session to stop softly; see [Runtime.Interrupt].
+func (h *Handle) Interrupt(ctx context.Context, reason string) error {
+	_, err := h.rt.Interrupt(ctx, h.sessionID, reason)
+	return err
+}
+
+// Abort stops the run's session for good; see [Runtime.Abort].
+func (h *Handle) Abort(ctx context.Context, reason string) error {
+	_, err := h.rt.Abort(ctx, h.sessionID, reason)
+	return err
+}
+
+// Execute starts a run of agent with input: in a new session, or as a new
+// turn of an existing one (WithSessionID). It returns once the run is
+// recorded and its stream is active; the run goes on in the background
+// until it ends, whatever happens to ctx (stop it with Interrupt or Abort).
+//
+// Errors: ErrAlreadyRunning if the session is running or suspended,
+// ErrInvalidInput for a bad seed state or an agent without a model.
+func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Input, opts ...ExecuteOption) (*Handle, error) {
+	var o executeOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := r.register(agent); err != nil {
+		return nil, err
+	}
+	if o.sessionID == "" {
+		o.sessionID = r.newID("s_")
+	}
+	sess, err := r.st.GetSession(ctx, o.sessionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		state, serr := agent.InitialState(in.State)
+		if serr != nil {
+			return nil, serr
+		}
+		now := r.now()
+		sess = &store.Session{
+			ID: o.sessionID, AgentType: agent.Name(), Principal: o.principal, Status: helix.StatusCompleted,
+			State: state, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now,
+		}
+		if err := r.st.CreateSession(ctx, sess); err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return nil, fmt.Errorf("local: session %q: %w", o.sessionID, helix.ErrAlreadyRunning)
+			}
+			return nil, err
+		}
+		sess.Version = 1
+	case err != nil:
+		return nil, err
+	default:
+		if sess.AgentType != agent.Name() {
+			return nil, fmt.Errorf("%w: session %q belongs to agent %q", helix.ErrInvalidInput, sess.ID, sess.AgentType)
+		}
+		if sess.Status == helix.StatusRunning || sess.Status.Suspended() {
+			return nil, fmt.Errorf("local: session %q is %s: %w", sess.ID, sess.Status, helix.ErrAlreadyRunning)
+		}
+		if sess.Aborted {
+			sess.Aborted, sess.AbortReason = false, ""
+		}
+	}
+	msg := llm.UserMessage(in.Message)
+	for _, f := range in.Files {
+		msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartFile, File: &f})
+	}
+	return r.start(ctx, agent, sess, startSpec{kind: startExecute, message: in.Message, userMsg: &msg, input: in, hooks: o.hooks})
+}
+
+func (r *Runtime) register(agent *helix.Agent) error {
+	if agent == nil {
+		return fmt.Errorf("%w: nil agent", helix.ErrInvalidInput)
+	}
+	if agent.Model() == nil && r.model == nil {
+		return fmt.Errorf("%w: agent %q has no model and the runtime has no default", helix.ErrInvalidInput, agent.Name())
+	}
+	if err := r.reg.Register(agent); err != nil {
+		r.reg.Replace(agent)
+		for _, c := range agent.SubAgents() {
+			_ = r.reg.Register(c)
+		}
+	}
+	return nil
+}
+
+// ResumeOptions vary a resume.
+type ResumeOptions struct {
+	// Message, if set, is added as a new user message before continuing
+	// (only for an interrupted session).
+	Message string
+}
+
+// Resume continues an interrupted session, or a suspended one whose pending
+// calls are all answered. The stream is kept. A sub-agent's session resumes
+// through its parent. Errors: ErrSessionNotFound, ErrAlreadyRunning,
+// ErrNotResumable.
+func (r *Runtime) Resume(ctx context.Context, sessionID string, opts ResumeOptions) (*Handle, error) {
+	sess, err := r.getSession(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	root, err := r.resumeRoot(ctx, sess)
+	if err != nil {
+		return nil, err
+	}
+	if root.ID != sess.ID {
+		opts.Message = ""
+		sess = root
+	}
+	switch {
+	case sess.Status == helix.StatusRunning:
+		return nil, fmt.Errorf("local: session %q: %w", sessionID, helix.ErrAlreadyRunning)
+	case sess.Status == helix.StatusInterrupted:
+	case sess.Status.Suspended():
+		ready, err := r.ready(ctx, sess)
+		if err != nil {
+			return nil, err
+		}
+		if !ready {
+			return nil, fmt.Errorf("local: session %q has unanswered tool calls: %w", sessionID, helix.ErrNotResumable)
+		}
+		if opts.Message != "" {
+			return nil, fmt.Errorf("%w: a suspended session cannot take a message", helix.ErrInvalidInput)
+		}
+	default:
+		return nil, fmt.Errorf("local: session %q is %s: %w", sessionID, sess.Status, helix.ErrNotResumable)
+	}
+	agent, err := r.reg.Resolve(ctx, sess.AgentType, helix.FactoryContext{SessionID: sess.ID, Principal: sess.Principal})
+	if err != nil {
+		return nil, err
+	}
+	spec := startSpec{kind: startResume, message: opts.Message}
+	if opts.Message != "" {
+		m := llm.UserMessage(opts.Message)
+		spec.userMsg = &m
+	}
+	return r.start(ctx, agent, sess, spec)
+}
+
+// Retry re-drives a failed run (not an aborted one) or a run cut off by a
+// crash, from the last checkpoint, with a fresh step budget.
+func (r *Runtime) Retry(ctx context.Context, sessionID string) (*Handle, error) {
+	sess, err := r.getSession(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.ParentSessionID != "" {
+		return nil, fmt.Errorf("local: session %q is a sub-agent's: %w", sessionID, helix.ErrNotResumable)
+	}
+	switch {
+	case sess.Status == helix.StatusFailed && !sess.Aborted:
+	case sess.Status == helix.StatusRunning && !r.isActive(sessionID):
+		// Cut off: nobody in this process runs it.
+	case sess.Status == helix.StatusRunning:
+		return nil, fmt.Errorf("local: session %q: %w", sessionID, helix.ErrAlreadyRunning)
+	default:
+		return nil, fmt.Errorf("local: session %q is %s: %w", sessionID, sess.Status, helix.ErrNotResumable)
+	}
+	agent, err := r.reg.Resolve(ctx, sess.AgentType, helix.FactoryContext{SessionID: sess.ID, Principal: sess.Principal})
+	if err != nil {
+		return nil, err
+	}
+	sess.Error = nil
+	return r.start(ctx, agent, sess, startSpec{kind: startRetry})
+}
+
+func (r *Runtime) isActive(sessionID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.active[sessionID]
+	return ok
+}
+
+func (r *Runtime) getSession(ctx context.Context, id string) (*store.Session, error) {
+	s, err := r.st.GetSession(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("local: session %q: %w", id, helix.ErrSessionNotFound)
+	}
+	return s, err
+}
+
+// resumeRoot climbs from a sub-agent's session to the ancestor that waits
+// for it: resuming a child resumes its parent, which resumes the child.
+func (r *Runtime) resumeRoot(ctx context.Context, sess *store.Session) (*store.Session, error) {
+	for depth := 0; sess.ParentSessionID != "" && depth < 32; depth++ {
+		parent, err := r.getSession(ctx, sess.ParentSessionID)
+		if err != nil {
+			return nil, err
+		}
+		if parent.Status != helix.StatusSuspendedAwaitingChildren {
+			break
+		}
+		sess = parent
+	}
+	return sess, nil
+}
+
+// ready reports whether every pending call of a suspended session has its
+// answer (for children: whether the child can go on).
+func (r *Runtime) ready(ctx context.Context, sess *store.Session) (bool, error) {
+	if sess.Suspension == nil {
+		return sess.Status == helix.StatusInterrupted || !sess.Status.Suspended(), nil
+	}
+	for _, p := range sess.Suspension.Pending {
+		switch p.Kind {
+		case store.PendingSubAgent:
+			child, err := r.getSession(ctx, p.ChildSessionID)
+			if err != nil {
+				return false, err
+			}
+			if child.Status.Suspended() {
+				ok, err := r.ready(ctx, child)
+				if err != nil || !ok {
+					return false, err
+				}
+			}
+		default:
+			if p.Resolution == nil {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// SubmitToolResult answers a pending approval or client tool call of a
+// suspended session. When nothing else is pending the session resumes and
+// the new run's handle is returned; otherwise the handle is nil.
+// Errors: ErrInvalidInput, ErrSessionNotFound, ErrNotPending.
+func (r *Runtime) SubmitToolResult(ctx context.Context, sessionID string, sub helix.ToolSubmission) (*Handle, error) {
+	if err := sub.Validate(); err != nil {
+		return nil, err
+	}
+	want := store.PendingApproval
+	if sub.Kind == helix.SubmitClientToolResult {
+		want = store.PendingClientTool
+	}
+	for attempt := 0; ; attempt++ {
+		sess, err := r.getSession(ctx, sessionID)
+		if err != nil {
+			return nil, err
+		}
+		var p *store.PendingCall
+		if sess.Status.Suspended() && sess.Suspension != nil {
+			for i := range sess.Suspension.Pending {
+				c := &sess.Suspension.Pending[i]
+				if c.ToolCallID == sub.ToolCallID && c.Kind == want && c.Resolution == nil {
+					p = c
+				}
+			}
+		}
+		if p == nil {
+			return nil, fmt.Errorf("local: session %q, call %q: %w", sessionID, sub.ToolCallID, helix.ErrNotPending)
+		}
+		p.Resolution = &store.Resolution{Approved: sub.Approved, Reason: sub.Reason, Result: sub.Result, Error: sub.Error, At: r.now()}
+		if sub.Kind == helix.SubmitClientToolResult && len(sub.Result) == 0 && sub.Error == "" {
+			p.Resolution.Result = []byte("null")
+		}
+		sess.UpdatedAt = r.now()
+		_, err = r.st.Commit(ctx, store.Commit{Session: sess, ExpectedVersion: sess.Version})
+		if errors.Is(err, store.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		root, err := r.resumeRoot(ctx, sess)
+		if err != nil {
+			return nil, err
+		}
+		ready, err := r.ready(ctx, root)
+		if err != nil || !ready {
+			return nil, err
+		}
+		h, err := r.Resume(ctx, root.ID, ResumeOptions{})
+		if errors.Is(err, helix.ErrAlreadyRunning) || errors.Is(err, helix.ErrNotResumable) {
+			return nil, nil // another submitter resumed it first
+		}
+		return h, err
+	}
+}
+
+// Interrupt records a durable request to stop the session's run softly at
+// its next safe point (mid-stream included). The run ends interrupted and can
+// be resumed. It returns the session's status after the request.
+func (r *Runtime) Interrupt(ctx context.Context, sessionID, reason string) (helix.Status, error) {
+	return r.control(ctx, sessionID, store.ControlInterrupt, reason)
+}
+
+// Abort stops the session's run for good: it ends failed with aborted set
+// and cannot be resumed. A suspended or interrupted session is aborted at
+// once.
+func (r *Runtime) Abort(ctx context.Context, sessionID, reason string) (helix.Status, error) {
+	return r.control(ctx, sessionID, store.ControlAbort, reason)
+}
+
+func (r *Runtime) control(ctx context.Context, sessionID string, kind store.ControlKind, reason string) (helix.Status, error) {
+	sess, err := r.getSession(ctx, sessionID)
+	if err != nil {
+		return "", err
+	}
+	if sess.Status != helix.StatusRunning {
+		if kind == store.ControlAbort && (sess.Status.Suspended() || sess.Status == helix.StatusInterrupted) {
+			return r.abortIdle(ctx, sess, reason)
+		}
+		return sess.Status, nil
+	}
+	if err := r.st.RequestControl(ctx, sessionID, store.ControlRequest{Kind: kind, Reason: reason, RequestedAt: r.now()}); err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	ar := r.active[sessionID]
+	r.mu.Unlock()
+	if ar != nil {
+		ar.cancel(&stopRequest{kind: kind, reason: reason})
+	}
+	return sess.Status, nil
+}
+
+// abortIdle aborts a session that no run owns.
+func (r *Runtime) abortIdle(ctx context.Context, sess *store.Session, reason string) (helix.Status, error) {
+	fence, err := r.st.NextFence(ctx, sess.ID)
+	if err != nil {
+		return "", err
+	}
+	sess.Status, sess.Aborted, sess.AbortReason = helix.StatusFailed, true, reason
+	sess.Error = &helix.ErrorInfo{Code: helix.CodeAborted, Category: helix.CategoryCancelation, Message: "run aborted"}
+	sess.Suspension = nil
+	sess.UpdatedAt = r.now()
+	c := store.Commit{Session: sess, ExpectedVersion: sess.Version, Fence: fence, ClearControl: true}
+	if run, err := r.st.GetRun(ctx, sess.ID, sess.CurrentRunID); err == nil {
+		run.Status, run.Error, run.EndedAt = helix.StatusFailed, sess.Error, r.now()
+		c.Run = run
+	}
+	if _, err := r.st.Commit(ctx, c); err != nil {
+		return "", err
+	}
+	if err := r.st.SetStreamStatus(ctx, sess.ID, fence, helix.StreamFailed); err != nil {
+		return "", err
+	}
+	return helix.StatusFailed, nil
+}
+
+// StatusInfo is a session's status as the status route reports it.
+type StatusInfo struct {
+	SessionID      string              `json:"sessionId"`
+	AgentType      string              `json:"agentType"`
+	Status         helix.Status        `json:"status"`
+	StepCount      int                 `json:"stepCount"`
+	RunID          string              `json:"runId"`
+	StreamSequence int64               `json:"streamSequence"`
+	Pending        []helix.PendingInfo `json:"pending"`
+	Output         []byte              `json:"output,omitempty"`
+	Error          *helix.ErrorInfo    `json:"error,omitempty"`
+	Usage          llm.Usage           `json:"usage"`
+	Aborted        bool                `json:"aborted,omitempty"`
+	AbortReason    string              `json:"abortReason,omitempty"`
+}
+
+// Status returns the session's status. Error: ErrSessionNotFound.
+func (r *Runtime) Status(ctx context.Context, sessionID string) (*StatusInfo, error) {
+	sess, err := r.getSession(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	info, err := r.st.StreamInfo(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	return &StatusInfo{
+		SessionID: sess.ID, AgentType: sess.AgentType, Status: sess.Status, StepCount: sess.StepCount,
+		RunID: sess.CurrentRunID, StreamSequence: info.LastSequence, Pending: pendingInfo(sess),
+		Output: sess.Output, Error: sess.Error, Usage: sess.Usage, Aborted: sess.Aborted, AbortReason: sess.AbortReason,
+	}, nil
+}
+
+func pendingInfo(sess *store.Session) []helix.PendingInfo {
+	out := []helix.PendingInfo{}
+	if sess.Suspension == nil {
+		return out
+	}
+	for _, p := range sess.Suspension.Pending {
+		if p.Resolution != nil {
+			continue
+		}
+		out = append(out, helix.PendingInfo{Kind: string(p.Kind), ToolCallID: p.ToolCallID, ToolName: p.ToolName,
+			ApprovalID: p.ApprovalID, Arguments: p.Arguments, ChildSessionID: p.ChildSessionID})
+	}
+	return out
+}
+
+// Messages returns a page of the session's messages.
+func (r *Runtime) Messages(ctx context.Context, sessionID string, offset, limit int) (store.Page[llm.Message], error) {
+	if _, err := r.getSession(ctx, sessionID); err != nil {
+		return store.Page[llm.Message]{}, err
+	}
+	return r.st.ListMessages(ctx, sessionID, offset, limit)
+}
+
+// Stream yields the session's chunks with sequence > after, then live ones,
+// until the stream is no longer active. A negative after starts at the
+// current run's first chunk.
+func (r *Runtime) Stream(ctx context.Context, sessionID string, after int64) iter.Seq2[helix.Chunk, error] {
+	return func(yield func(helix.Chunk, error) bool) {
+		if after < 0 {
+			sess, err := r.getSession(ctx, sessionID)
+			if err != nil {
+				yield(helix.Chunk{}, err)
+				return
+			}
+			after = 0
+			if run, err := r.st.GetRun(ctx, sessionID, sess.CurrentRunID); err == nil {
+				after = run.StartSequence
+			}
+		}
+		for c, err := range r.st.Subscribe(ctx, sessionID, after) {
+			if !yield(c, err) {
+				return
+			}
+		}
+	}
+}
+
+// Wait blocks until the session has no run in this process or ctx is done.
+func (r *Runtime) Wait(ctx context.Context, sessionID string) error {
+	r.mu.Lock()
+	ar := r.active[sessionID]
+	r.mu.Unlock()
+	if ar == nil {
+		return nil
+	}
+	select {
+	case <-ar.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
