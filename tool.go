@@ -229,6 +229,15 @@ func (t *Tool) Execute(ctx context.Context, tc *ToolContext, args json.RawMessag
 	if err := t.ValidateArguments(args); err != nil {
 		return nil, err
 	}
+	return t.ExecuteValidated(ctx, tc, args)
+}
+
+// ExecuteValidated is Execute for arguments that already passed
+// [Tool.ValidateArguments] (runtimes validate once, before approval).
+func (t *Tool) ExecuteValidated(ctx context.Context, tc *ToolContext, args json.RawMessage) (result json.RawMessage, err error) {
+	if t.exec == nil {
+		return nil, fmt.Errorf("helix: tool %q cannot run on the server", t.name)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			result, err = nil, &PanicError{Value: fmt.Sprint(r), Stack: debug.Stack()}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Apply applies ops in order to doc and returns the new document. It does not
@@ -107,7 +108,11 @@ func short(v any) string {
 	s := strings.TrimSuffix(b.String(), "\n")
 	const max = 60
 	if len(s) > max {
-		return s[:max] + "..."
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return s[:cut] + "..."
 	}
 	return s
 }

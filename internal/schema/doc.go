@@ -31,7 +31,8 @@
 //     list, and "additionalProperties": false.
 //   - A pointer has the schema of its element; as a struct field it is
 //     optional (see below). JSON null is not accepted for it.
-//   - time.Time becomes "string" with "format": "date-time".
+//   - time.Time becomes "string" with "format": "date-time"; json.Number
+//     becomes "number".
 //   - json.RawMessage, interface types (such as any), and other types that
 //     implement json.Marshaler or json.Unmarshaler become the empty schema,
 //     which accepts any value, since their encoding cannot be known. Other

@@ -17,6 +17,7 @@ import (
 var (
 	timeType            = reflect.TypeFor[time.Time]()
 	rawMessageType      = reflect.TypeFor[json.RawMessage]()
+	numberType          = reflect.TypeFor[json.Number]()
 	jsonMarshalerType   = reflect.TypeFor[json.Marshaler]()
 	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
@@ -48,7 +49,8 @@ func ForType[T any]() (*Schema, error) {
 
 // generator holds the state of one For call.
 type generator struct {
-	// inProgress holds the struct types being generated, to detect recursion.
+	// inProgress holds the composite types being generated, to detect
+	// recursion.
 	inProgress map[reflect.Type]bool
 }
 
@@ -60,11 +62,21 @@ func implements(t, it reflect.Type) bool {
 // schemaFor returns a fresh schema for t. Fresh matters: jsonschema-go
 // requires a schema graph to be a tree.
 func (g *generator) schemaFor(t reflect.Type) (*jsonschema.Schema, error) {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct:
+		if g.inProgress[t] {
+			return nil, fmt.Errorf("schema: recursive type %s is not supported", t)
+		}
+		g.inProgress[t] = true
+		defer delete(g.inProgress, t)
+	}
 	switch {
 	case t == timeType:
 		return &jsonschema.Schema{Type: "string", Format: "date-time"}, nil
 	case t == rawMessageType:
 		return &jsonschema.Schema{}, nil
+	case t == numberType:
+		return &jsonschema.Schema{Type: "number"}, nil
 	case t.Kind() == reflect.Pointer:
 		return g.schemaFor(t.Elem())
 	case t.Kind() == reflect.Interface:
@@ -118,12 +130,6 @@ func falseSchema() *jsonschema.Schema {
 
 // structSchema returns the object schema of the struct type t.
 func (g *generator) structSchema(t reflect.Type) (*jsonschema.Schema, error) {
-	if g.inProgress[t] {
-		return nil, fmt.Errorf("schema: recursive type %s is not supported", t)
-	}
-	g.inProgress[t] = true
-	defer delete(g.inProgress, t)
-
 	fields, err := structFields(t)
 	if err != nil {
 		return nil, err

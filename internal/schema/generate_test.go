@@ -88,6 +88,7 @@ func TestFor(t *testing.T) {
 		{"time", reflect.TypeFor[time.Time](), `{"type":"string","format":"date-time"}`},
 		{"any", reflect.TypeFor[any](), `true`},
 		{"raw", reflect.TypeFor[json.RawMessage](), `true`},
+		{"number", reflect.TypeFor[json.Number](), `{"type":"number"}`},
 		{"pointer", reflect.TypeFor[*uint](), `{"type":"integer","minimum":0}`},
 		{"empty struct", reflect.TypeFor[struct{}](), `{"type":"object","properties":{},"additionalProperties":false}`},
 		{"basic", reflect.TypeFor[basic](), `{
@@ -206,6 +207,8 @@ type (
 	mutualB struct {
 		A []mutualA `json:"a"`
 	}
+	recursiveList []recursiveList
+	recursiveMap  map[string]recursiveMap
 )
 
 func TestForErrors(t *testing.T) {
@@ -225,6 +228,8 @@ func TestForErrors(t *testing.T) {
 		{"recursive", reflect.TypeFor[recursive](), "recursive type schema.recursive"},
 		{"recursive slice", reflect.TypeFor[recursiveSlice](), "recursive type schema.recursiveSlice"},
 		{"mutually recursive", reflect.TypeFor[mutualA](), "recursive type schema.mutualA"},
+		{"recursive slice type", reflect.TypeFor[recursiveList](), "recursive type schema.recursiveList"},
+		{"recursive map type", reflect.TypeFor[recursiveMap](), "recursive type schema.recursiveMap"},
 		{"unknown item", reflect.TypeFor[struct {
 			A string `jsonschema:"requird"`
 		}](), `unknown jsonschema tag item "requird"`},

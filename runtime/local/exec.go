@@ -39,6 +39,7 @@ type execution struct {
 	spec  startSpec
 
 	ctx    context.Context // cancelled with a *stopRequest or errShutdown
+	bg     context.Context // ctx without its cancellation, for final writes
 	cancel context.CancelCauseFunc
 	ar     *activeRun
 
@@ -137,6 +138,7 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		base = spec.parent.ctx
 	}
 	e.ctx, e.cancel = context.WithCancelCause(base)
+	e.bg = context.WithoutCancel(e.ctx)
 	ar.cancel = e.cancel
 	e.hooks = helix.HookSet{OnError: func(hook string, err error) {
 		r.log.Warn("best-effort hook failed", "hook", hook, "session", sess.ID, "error", err)
@@ -283,7 +285,7 @@ func (e *execution) emit(c helix.Chunk) {
 
 func (e *execution) append(c helix.Chunk) {
 	one := [1]helix.Chunk{c}
-	if _, err := e.rt.st.AppendChunks(context.WithoutCancel(e.ctx), e.sess.ID, e.fence, one[:]); err != nil {
+	if _, err := e.rt.st.AppendChunks(e.bg, e.sess.ID, e.fence, one[:]); err != nil {
 		e.rt.log.Error("append chunk", "session", e.sess.ID, "type", string(c.Type), "error", err)
 	}
 	if e.fwd != nil {
@@ -313,7 +315,7 @@ func (e *execution) commit(checkpoint bool) error {
 			Output: e.sess.Output, Error: e.sess.Error, CreatedAt: now,
 		}
 	}
-	v, err := e.rt.st.Commit(context.WithoutCancel(e.ctx), c)
+	v, err := e.rt.st.Commit(e.bg, c)
 	if err != nil {
 		return err
 	}
@@ -385,7 +387,7 @@ func (e *execution) end(reason string) *helix.Result {
 	}
 	usage := e.run.Usage
 	e.emit(helix.Chunk{Type: helix.ChunkRunEnd, Status: e.sess.Status, CompletionReason: reason, Usage: &usage})
-	if err := e.rt.st.SetStreamStatus(context.WithoutCancel(e.ctx), e.sess.ID, e.fence, helix.StreamStatusFor(e.sess.Status)); err != nil {
+	if err := e.rt.st.SetStreamStatus(e.bg, e.sess.ID, e.fence, helix.StreamStatusFor(e.sess.Status)); err != nil {
 		e.rt.log.Error("set stream status", "session", e.sess.ID, "error", err)
 	}
 	return e.result()
@@ -416,7 +418,7 @@ func (e *execution) fail(err error) *helix.Result {
 	info := sanitize(err)
 	e.rt.log.Warn("run failed", "session", e.sess.ID, "run", e.run.ID, "code", info.Code, "error", err)
 	e.emit(helix.Chunk{Type: helix.ChunkError, Error: &info})
-	if herr := e.hooks.OnAgentFail(context.WithoutCancel(e.ctx), e.hookContext(), err); herr != nil {
+	if herr := e.hooks.OnAgentFail(e.bg, e.hookContext(), err); herr != nil {
 		e.rt.log.Warn("OnAgentFail hook failed", "session", e.sess.ID, "error", herr)
 	}
 	e.sess.Status = helix.StatusFailed
@@ -432,7 +434,7 @@ func (e *execution) abort(reason string) *helix.Result {
 
 func (e *execution) interrupt() *helix.Result {
 	e.sess.Status = helix.StatusInterrupted
-	if err := e.hooks.OnAgentSuspended(context.WithoutCancel(e.ctx), e.hookContext(), helix.StatusInterrupted); err != nil {
+	if err := e.hooks.OnAgentSuspended(e.bg, e.hookContext(), helix.StatusInterrupted); err != nil {
 		return e.fail(err)
 	}
 	return e.end("")

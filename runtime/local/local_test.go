@@ -471,3 +471,7 @@ func (m *recordingModel) last() llm.Request {
 	defer m.mu.Unlock()
 	return m.reqs[len(m.reqs)-1]
 }
+
+func storeInterrupt() store.ControlRequest {
+	return store.ControlRequest{Kind: store.ControlInterrupt, Reason: "from elsewhere", RequestedAt: time.Now()}
+}

@@ -520,7 +520,7 @@ func (e *execution) execTool(j *job, send func(helix.Chunk)) {
 	}
 	tc := helix.NewToolContext(helix.CallInfo{SessionID: e.sess.ID, RunID: e.run.ID, AgentType: e.agent.Name(),
 		ToolCallID: call.ID, ToolName: call.Name, Step: e.step}, e.sess.State, hc.Emit)
-	out, err := j.tool.Execute(e.ctx, tc, call.Arguments)
+	out, err := j.tool.ExecuteValidated(e.ctx, tc, call.Arguments)
 	if err != nil {
 		msg := err.Error()
 		var pe *helix.PanicError

@@ -1,0 +1,401 @@
+package local_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/llm"
+	"github.com/helix-agents/helix-go/llm/scripted"
+	"github.com/helix-agents/helix-go/runtime/local"
+	"github.com/helix-agents/helix-go/store/memstore"
+)
+
+// hookRecorder records every hook call as "Name" or "Name:detail".
+type hookRecorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *hookRecorder) add(s string) error {
+	r.mu.Lock()
+	r.calls = append(r.calls, s)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *hookRecorder) hooks() helix.Hooks {
+	return helix.Hooks{
+		OnAgentStart:     func(context.Context, *helix.HookContext, helix.Input) error { return r.add("OnAgentStart") },
+		OnAgentResumed:   func(context.Context, *helix.HookContext) error { return r.add("OnAgentResumed") },
+		OnAgentComplete:  func(context.Context, *helix.HookContext, json.RawMessage) error { return r.add("OnAgentComplete") },
+		OnAgentFail:      func(context.Context, *helix.HookContext, error) error { return r.add("OnAgentFail") },
+		OnAgentSuspended: func(_ context.Context, _ *helix.HookContext, s helix.Status) error { return r.add("OnAgentSuspended:" + string(s)) },
+		OnMessage:        func(_ context.Context, _ *helix.HookContext, m llm.Message) error { return r.add("OnMessage:" + string(m.Role)) },
+		BeforeLLMCall:    func(context.Context, *helix.HookContext, *llm.Request) error { return r.add("BeforeLLMCall") },
+		AfterLLMCall:     func(context.Context, *helix.HookContext, llm.Message, llm.Usage) error { return r.add("AfterLLMCall") },
+		OnStateChange:    func(context.Context, *helix.HookContext, []helix.PatchOp) error { return r.add("OnStateChange") },
+		BeforeTool:       func(_ context.Context, _ *helix.HookContext, c llm.ToolCall) error { return r.add("BeforeTool:" + c.Name) },
+		AfterTool:        func(_ context.Context, _ *helix.HookContext, c llm.ToolCall, _ llm.ToolResult) error { return r.add("AfterTool:" + c.Name) },
+		BeforeSubAgent:   func(context.Context, *helix.HookContext, llm.ToolCall, string) error { return r.add("BeforeSubAgent") },
+		AfterSubAgent: func(_ context.Context, _ *helix.HookContext, _ llm.ToolCall, _ string, s helix.Status, _ json.RawMessage) error {
+			return r.add("AfterSubAgent:" + string(s))
+		},
+	}
+}
+
+func TestHookOrder(t *testing.T) {
+	e := newEnv(t)
+	rec := &hookRecorder{}
+	var executed []string
+	var mu sync.Mutex
+	tool := helix.NewTool("note", "note", func(ctx context.Context, tc *helix.ToolContext, in noteIn) (string, error) {
+		mu.Lock()
+		executed = append(executed, "execute")
+		mu.Unlock()
+		rec.add("execute")
+		return "ok", helix.UpdateState(tc, func(n *Notes) error { n.Items = append(n.Items, in.Text); return nil })
+	})
+	a := agentWith(t, helix.AgentConfig{Name: "hooked", Tools: []*helix.Tool{tool}, State: helix.StateOf[Notes](), Hooks: rec.hooks(),
+		Model: script(t, `{"turns":[{"toolCalls":[{"name":"note","arguments":{"text":"x"}}]},{"text":"done"}]}`)})
+	res := e.execute(a, "go")
+	wantStatus(t, res, helix.StatusCompleted)
+	want := []string{
+		"OnAgentStart", "OnMessage:user",
+		"BeforeLLMCall", "AfterLLMCall", "OnMessage:assistant",
+		"BeforeTool:note", "execute", "OnStateChange", "OnMessage:tool", "AfterTool:note",
+		"BeforeLLMCall", "AfterLLMCall", "OnMessage:assistant",
+		"OnAgentComplete",
+	}
+	if !slices.Equal(rec.calls, want) {
+		t.Errorf("hook order:\n got %v\nwant %v", rec.calls, want)
+	}
+}
+
+func TestHookOrderSuspendResumeAndSubAgent(t *testing.T) {
+	e := newEnv(t)
+	rec := &hookRecorder{}
+	m := script(t, `{"agents":{
+		"lead":{"turns":[{"toolCalls":[{"name":"cleaner","arguments":{"message":"Clean"}}]},{"text":"ok"}]},
+		"cleaner":{"turns":[{"toolCalls":[{"name":"delete_file","arguments":{"path":"/a"}}]},{"toolCalls":[{"name":"__finish__","arguments":{"summary":"done"}}]}]}}}`)
+	child := agentWith(t, helix.AgentConfig{Name: "cleaner", Tools: []*helix.Tool{deleteTool}, Output: helix.OutputOf[Answer](), Model: m})
+	lead := agentWith(t, helix.AgentConfig{Name: "lead", Tools: []*helix.Tool{helix.SubAgentTool(child)}, Model: m})
+	h, err := e.rt.Execute(t.Context(), lead, helix.Input{Message: "go"}, local.WithSessionID("s1"), local.WithHooks(rec.hooks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.wait(h)
+	wantStatus(t, res, helix.StatusSuspendedAwaitingChildren)
+	// Execution hooks are inherited by the child: its suspension is seen first.
+	for _, w := range []string{"BeforeSubAgent", "OnAgentSuspended:suspended_approval", "AfterSubAgent:suspended_approval", "OnAgentSuspended:suspended_awaiting_children"} {
+		if !slices.Contains(rec.calls, w) {
+			t.Errorf("hooks %v lack %s", rec.calls, w)
+		}
+	}
+	if i, j := slices.Index(rec.calls, "OnAgentSuspended:suspended_approval"), slices.Index(rec.calls, "AfterSubAgent:suspended_approval"); i > j {
+		t.Errorf("child suspension after AfterSubAgent: %v", rec.calls)
+	}
+}
+
+func TestHookErrorFailsRunUnlessBestEffort(t *testing.T) {
+	for _, best := range []bool{false, true} {
+		t.Run(fmt.Sprint("bestEffort=", best), func(t *testing.T) {
+			e := newEnv(t)
+			h := helix.Hooks{BestEffort: best, BeforeTool: func(context.Context, *helix.HookContext, llm.ToolCall) error { panic("hook bug") }}
+			a := agentWith(t, helix.AgentConfig{Name: "calc", Tools: []*helix.Tool{addTool}, Hooks: h,
+				Model: script(t, `{"turns":[{"toolCalls":[{"name":"add","arguments":{"a":1,"b":2}}]},{"text":"3"}]}`)})
+			res := e.execute(a, "go")
+			if best {
+				wantStatus(t, res, helix.StatusCompleted)
+				return
+			}
+			wantStatus(t, res, helix.StatusFailed)
+			if res.Error.Code != helix.CodeHookError || strings.Contains(res.Error.Message, "hook bug") {
+				t.Errorf("error = %+v, want a sanitised hook_error", res.Error)
+			}
+		})
+	}
+}
+
+// chunksOf returns the session's chunks of one type.
+func (e *env) chunksOf(session string, typ helix.ChunkType) []helix.Chunk {
+	all, err := e.st.ReadChunks(e.t.Context(), session, 0, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []helix.Chunk
+	for _, c := range all {
+		if c.Type == typ {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestBadInput(t *testing.T) {
+	panicky := helix.NewTool("boom", "panics", func(context.Context, *helix.ToolContext, struct{}) (string, error) {
+		panic("secret internal state")
+	})
+	cases := []struct {
+		name      string
+		script    string
+		retry     llm.RetryPolicy
+		status    helix.Status
+		toolError string // substring of the tool_end error, if any
+		errCode   string // code of the error chunk, if any
+	}{
+		{name: "invalid_arguments", script: `{"turns":[{"toolCalls":[{"name":"add","arguments":{"a":"one","b":2}}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: "invalid tool arguments"},
+		{name: "arguments_not_json", script: `{"turns":[{"toolCalls":[{"name":"add","arguments":"{\"a\":1,"}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: "invalid tool arguments"},
+		{name: "missing_required", script: `{"turns":[{"toolCalls":[{"name":"add","arguments":{"a":1}}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: "b"},
+		{name: "unknown_tool", script: `{"turns":[{"toolCalls":[{"name":"rm_rf","arguments":{}}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: `unknown tool "rm_rf"`},
+		{name: "tool_panic", script: `{"turns":[{"toolCalls":[{"name":"boom","arguments":{}}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: "the tool failed unexpectedly"},
+		{name: "retryable_model_error_retried", script: `{"turns":[{"error":{"status":429,"message":"slow down"}},{"error":{"status":503,"message":"busy"}},{"text":"fine"}]}`,
+			retry: fastRetry, status: helix.StatusCompleted},
+		{name: "non_retryable_model_error", script: `{"turns":[{"error":{"status":401,"message":"bad key sk-live-123"}},{"text":"never"}]}`,
+			retry: fastRetry, status: helix.StatusFailed, errCode: helix.CodeModelError},
+		{name: "retries_exhausted", script: `{"turns":[{"error":{"status":500}},{"error":{"status":500}},{"text":"late"}]}`,
+			retry: llm.RetryPolicy{MaxRetries: 1, BaseDelay: time.Microsecond}, status: helix.StatusFailed, errCode: helix.CodeModelError},
+		{name: "exhausted_script", script: `{"turns":[{"toolCalls":[{"name":"add","arguments":{"a":1,"b":1}}]}]}`,
+			status: helix.StatusFailed, errCode: "script_exhausted"},
+		{name: "invalid_finish_output", script: `{"turns":[{"toolCalls":[{"name":"__finish__","arguments":{"wrong":1}}]},{"toolCalls":[{"name":"__finish__","arguments":{"summary":"ok"}}]}]}`,
+			status: helix.StatusCompleted, toolError: "invalid tool arguments"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			cfg := helix.AgentConfig{Name: "bad", Tools: []*helix.Tool{addTool, panicky}, Retry: tc.retry, Model: script(t, tc.script)}
+			if tc.name == "invalid_finish_output" {
+				cfg.Output = helix.OutputOf[Answer]()
+			}
+			res := e.execute(agentWith(t, cfg), "go")
+			wantStatus(t, res, tc.status)
+			if tc.toolError != "" {
+				ends := e.chunksOf("s1", helix.ChunkToolEnd)
+				if len(ends) == 0 || ends[0].Success || !strings.Contains(ends[0].ToolError, tc.toolError) {
+					t.Errorf("tool_end = %+v, want a failed call mentioning %q", ends, tc.toolError)
+				}
+				if strings.Contains(ends[0].ToolError, "secret internal state") {
+					t.Errorf("tool_end leaks the panic value: %q", ends[0].ToolError)
+				}
+			}
+			errs := e.chunksOf("s1", helix.ChunkError)
+			switch {
+			case tc.errCode == "" && len(errs) > 0:
+				t.Errorf("unexpected error chunks %+v", errs)
+			case tc.errCode != "":
+				if len(errs) != 1 || errs[0].Error.Code != tc.errCode {
+					t.Fatalf("error chunks = %+v, want one with code %s", errs, tc.errCode)
+				}
+				if strings.Contains(errs[0].Error.Message, "sk-live") || strings.Contains(errs[0].Error.Message, "bad key") {
+					t.Errorf("error chunk leaks the provider message: %+v", errs[0].Error)
+				}
+			}
+			ends := e.chunksOf("s1", helix.ChunkRunEnd)
+			if len(ends) != 1 || ends[0].Status != tc.status {
+				t.Errorf("run_end = %+v, want status %s", ends, tc.status)
+			}
+		})
+	}
+}
+
+func TestMaxStepsWithoutOutputFails(t *testing.T) {
+	e := newEnv(t)
+	a := agentWith(t, helix.AgentConfig{Name: "loop", Tools: []*helix.Tool{addTool}, MaxSteps: 2,
+		Model: script(t, `{"turns":[{"toolCalls":[{"name":"add","arguments":{"a":1,"b":1}}]},{"toolCalls":[{"name":"add","arguments":{"a":1,"b":1}}]},{"text":"never"}]}`)})
+	res := e.execute(a, "go")
+	wantStatus(t, res, helix.StatusFailed)
+	if res.Error.Code != helix.CodeMaxSteps || res.StepCount != 2 {
+		t.Errorf("result = %+v, want max_steps after 2 steps", res)
+	}
+}
+
+func TestStopWhen(t *testing.T) {
+	e := newEnv(t)
+	a := agentWith(t, helix.AgentConfig{Name: "loop", Tools: []*helix.Tool{addTool}, Output: helix.OutputOf[Answer](),
+		StopWhen: func(s helix.StepInfo) bool { return s.Step == 2 },
+		Model:    script(t, `{"turns":[{"toolCalls":[{"name":"add","arguments":{"a":1,"b":1}}]},{"toolCalls":[{"name":"add","arguments":{"a":1,"b":1}}]},{"text":"never"}]}`)})
+	res := e.execute(a, "go")
+	wantStatus(t, res, helix.StatusCompleted)
+	if res.CompletionReason != helix.CompletionStopWhen || res.StepCount != 2 {
+		t.Errorf("result = %+v, want stop_when after 2 steps", res)
+	}
+}
+
+func TestApprovalMisuse(t *testing.T) {
+	e := newEnv(t)
+	a := agentWith(t, helix.AgentConfig{Name: "janitor", Tools: []*helix.Tool{deleteTool},
+		Model: script(t, `{"turns":[{"toolCalls":[{"name":"delete_file","arguments":{"path":"/x"}}]},{"text":"done"}]}`)})
+	res := e.execute(a, "go")
+	wantStatus(t, res, helix.StatusSuspendedApproval)
+	id := res.Pending[0].ToolCallID
+	for _, sub := range []helix.ToolSubmission{
+		{Kind: helix.SubmitApproval, ToolCallID: "call_nope", Approved: true},
+		{Kind: helix.SubmitClientToolResult, ToolCallID: id, Result: json.RawMessage(`1`)}, // wrong kind
+	} {
+		if _, err := e.rt.SubmitToolResult(t.Context(), "s1", sub); !errors.Is(err, helix.ErrNotPending) {
+			t.Errorf("SubmitToolResult(%+v) = %v, want ErrNotPending", sub, err)
+		}
+	}
+	if _, err := e.rt.SubmitToolResult(t.Context(), "s1", helix.ToolSubmission{Kind: helix.SubmitApproval, ToolCallID: strings.Repeat("x", 300)}); !errors.Is(err, helix.ErrInvalidInput) {
+		t.Errorf("over-long id: %v, want ErrInvalidInput", err)
+	}
+	res = e.submit("s1", helix.ToolSubmission{Kind: helix.SubmitApproval, ToolCallID: id, Approved: true})
+	wantStatus(t, res, helix.StatusCompleted)
+	if _, err := e.rt.SubmitToolResult(t.Context(), "s1", helix.ToolSubmission{Kind: helix.SubmitApproval, ToolCallID: id, Approved: true}); !errors.Is(err, helix.ErrNotPending) {
+		t.Errorf("second use of an approval = %v, want ErrNotPending", err)
+	}
+	if n := len(e.chunksOf("s1", helix.ChunkToolEnd)); n != 1 {
+		t.Errorf("the approved tool ran %d times, want once", n)
+	}
+}
+
+func TestApprovalSurvivesRestart(t *testing.T) {
+	st := memstore.New()
+	defer st.Close()
+	model := script(t, `{"turns":[{"toolCalls":[{"name":"delete_file","arguments":{"path":"/x"}}]},{"text":"done"}]}`)
+	a := agentWith(t, helix.AgentConfig{Name: "janitor", Tools: []*helix.Tool{deleteTool}, Model: model})
+	rt1, _ := local.New(local.Options{Store: st})
+	h, err := rt1.Execute(t.Context(), a, helix.Input{Message: "go"}, local.WithSessionID("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := h.Result(t.Context())
+	wantStatus(t, res, helix.StatusSuspendedApproval)
+	rt1.Close(t.Context())
+	// A new runtime (a restarted process) on the same store.
+	rt2, _ := local.New(local.Options{Store: st})
+	defer rt2.Close(context.Background())
+	rt2.Agents().Register(a)
+	h, err = rt2.SubmitToolResult(t.Context(), "s1", helix.ToolSubmission{Kind: helix.SubmitApproval, ToolCallID: res.Pending[0].ToolCallID, Approved: true})
+	if err != nil || h == nil {
+		t.Fatalf("submit after restart: %v, %v", h, err)
+	}
+	res, _ = h.Result(t.Context())
+	wantStatus(t, res, helix.StatusCompleted)
+}
+
+func TestExecuteWhileRunning(t *testing.T) {
+	e := newEnv(t)
+	a := agentWith(t, helix.AgentConfig{Name: "slow", Model: script(t, `{"turns":[{"text":"a b c d e f g h","chunkDelayMs":20}]}`)})
+	h, err := e.rt.Execute(t.Context(), a, helix.Input{Message: "go"}, local.WithSessionID("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rt.Execute(t.Context(), a, helix.Input{Message: "again"}, local.WithSessionID("s1")); !errors.Is(err, helix.ErrAlreadyRunning) {
+		t.Errorf("second Execute = %v, want ErrAlreadyRunning", err)
+	}
+	// Stream from the start: every chunk of the run, ending with run_end.
+	var types []helix.ChunkType
+	for c, err := range h.Stream(t.Context()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, c.Type)
+	}
+	if types[0] != helix.ChunkRunStart || types[len(types)-1] != helix.ChunkRunEnd {
+		t.Errorf("stream = %v", types)
+	}
+	wantStatus(t, e.wait(h), helix.StatusCompleted)
+	// A completed session takes a new turn with the full history.
+	res := e.execute(agentWith(t, helix.AgentConfig{Name: "slow", Model: script(t, `{"turns":[{"text":"first"},{"text":"second"}]}`)}), "more")
+	wantStatus(t, res, helix.StatusCompleted)
+	page, _ := e.rt.Messages(t.Context(), "s1", 0, 50)
+	if page.Total != 4 || page.Items[3].Text() != "second" {
+		t.Errorf("after the second turn: %d messages, last %q", page.Total, page.Items[page.Total-1].Text())
+	}
+}
+
+func TestInterruptFromAnotherProcess(t *testing.T) {
+	// A durable request written straight to the store (as another process
+	// would) stops a streaming model call.
+	e := newEnv(t, func(o *local.Options) { o.Now = time.Now; o.ControlPollInterval = time.Millisecond })
+	a := agentWith(t, helix.AgentConfig{Name: "slow", Model: script(t, `{"turns":[{"text":"a b c d e f g h i j k l m n o p","chunkDelayMs":20}]}`)})
+	h, err := e.rt.Execute(t.Context(), a, helix.Input{Message: "go"}, local.WithSessionID("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range h.Stream(t.Context()) {
+		if c.Type == helix.ChunkTextDelta {
+			if err := e.st.RequestControl(t.Context(), "s1", storeInterrupt()); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	res := e.wait(h)
+	wantStatus(t, res, helix.StatusInterrupted)
+	if n := len(e.chunksOf("s1", helix.ChunkTextDelta)); n >= 16 {
+		t.Errorf("%d deltas streamed: the interrupt was not honoured mid-stream", n)
+	}
+}
+
+func TestCloseInterruptsRuns(t *testing.T) {
+	st := memstore.New()
+	defer st.Close()
+	rt, _ := local.New(local.Options{Store: st})
+	a := agentWith(t, helix.AgentConfig{Name: "slow", Model: script(t, `{"turns":[{"text":"a b c d e f g h i j","chunkDelayMs":50}]}`)})
+	h, err := rt.Execute(t.Context(), a, helix.Input{Message: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := h.Result(t.Context())
+	wantStatus(t, res, helix.StatusInterrupted)
+	if _, err := rt.Execute(t.Context(), a, helix.Input{Message: "go"}); err == nil {
+		t.Error("Execute after Close succeeded")
+	}
+}
+
+// BenchmarkStep measures one agent step: a zero-delay scripted model call
+// asking for one tool call, the tool, and the step's commit on the memory
+// store. Each iteration is a 10-step run plus a final text answer; the
+// per-step figures are reported as ns/step and allocs/step.
+func BenchmarkStep(b *testing.B) {
+	const steps = 10
+	var turns []scripted.Turn
+	for range steps {
+		turns = append(turns, scripted.Turn{ToolCalls: []scripted.ToolCall{{Name: "add", Arguments: json.RawMessage(`{"a":1,"b":2}`)}}})
+	}
+	turns = append(turns, scripted.Turn{Text: "done"})
+	model := scripted.New(scripted.Script{Turns: turns})
+	a := helix.MustNewAgent(helix.AgentConfig{Name: "bench", Tools: []*helix.Tool{addTool}, Model: model, MaxSteps: 100})
+	st := memstore.New()
+	defer st.Close()
+	rt, _ := local.New(local.Options{Store: st})
+	defer rt.Close(context.Background())
+	ctx := context.Background()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		h, err := rt.Execute(ctx, a, helix.Input{Message: "add"}, local.WithSessionID(fmt.Sprint("b", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, _ := h.Result(ctx)
+		if res.Status != helix.StatusCompleted {
+			b.Fatalf("status %s: %+v", res.Status, res.Error)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	n := float64(b.N * (steps + 1))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/step")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/step")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/n, "B/step")
+}
