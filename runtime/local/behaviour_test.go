@@ -34,18 +34,26 @@ func (r *hookRecorder) add(s string) error {
 
 func (r *hookRecorder) hooks() helix.Hooks {
 	return helix.Hooks{
-		OnAgentStart:     func(context.Context, *helix.HookContext, helix.Input) error { return r.add("OnAgentStart") },
-		OnAgentResumed:   func(context.Context, *helix.HookContext) error { return r.add("OnAgentResumed") },
-		OnAgentComplete:  func(context.Context, *helix.HookContext, json.RawMessage) error { return r.add("OnAgentComplete") },
-		OnAgentFail:      func(context.Context, *helix.HookContext, error) error { return r.add("OnAgentFail") },
-		OnAgentSuspended: func(_ context.Context, _ *helix.HookContext, s helix.Status) error { return r.add("OnAgentSuspended:" + string(s)) },
-		OnMessage:        func(_ context.Context, _ *helix.HookContext, m llm.Message) error { return r.add("OnMessage:" + string(m.Role)) },
-		BeforeLLMCall:    func(context.Context, *helix.HookContext, *llm.Request) error { return r.add("BeforeLLMCall") },
-		AfterLLMCall:     func(context.Context, *helix.HookContext, llm.Message, llm.Usage) error { return r.add("AfterLLMCall") },
-		OnStateChange:    func(context.Context, *helix.HookContext, []helix.PatchOp) error { return r.add("OnStateChange") },
-		BeforeTool:       func(_ context.Context, _ *helix.HookContext, c llm.ToolCall) error { return r.add("BeforeTool:" + c.Name) },
-		AfterTool:        func(_ context.Context, _ *helix.HookContext, c llm.ToolCall, _ llm.ToolResult) error { return r.add("AfterTool:" + c.Name) },
-		BeforeSubAgent:   func(context.Context, *helix.HookContext, llm.ToolCall, string) error { return r.add("BeforeSubAgent") },
+		OnAgentStart:    func(context.Context, *helix.HookContext, helix.Input) error { return r.add("OnAgentStart") },
+		OnAgentResumed:  func(context.Context, *helix.HookContext) error { return r.add("OnAgentResumed") },
+		OnAgentComplete: func(context.Context, *helix.HookContext, json.RawMessage) error { return r.add("OnAgentComplete") },
+		OnAgentFail:     func(context.Context, *helix.HookContext, error) error { return r.add("OnAgentFail") },
+		OnAgentSuspended: func(_ context.Context, _ *helix.HookContext, s helix.Status) error {
+			return r.add("OnAgentSuspended:" + string(s))
+		},
+		OnMessage: func(_ context.Context, _ *helix.HookContext, m llm.Message) error {
+			return r.add("OnMessage:" + string(m.Role))
+		},
+		BeforeLLMCall: func(context.Context, *helix.HookContext, *llm.Request) error { return r.add("BeforeLLMCall") },
+		AfterLLMCall:  func(context.Context, *helix.HookContext, llm.Message, llm.Usage) error { return r.add("AfterLLMCall") },
+		OnStateChange: func(context.Context, *helix.HookContext, []helix.PatchOp) error { return r.add("OnStateChange") },
+		BeforeTool: func(_ context.Context, _ *helix.HookContext, c llm.ToolCall) error {
+			return r.add("BeforeTool:" + c.Name)
+		},
+		AfterTool: func(_ context.Context, _ *helix.HookContext, c llm.ToolCall, _ llm.ToolResult) error {
+			return r.add("AfterTool:" + c.Name)
+		},
+		BeforeSubAgent: func(context.Context, *helix.HookContext, llm.ToolCall, string) error { return r.add("BeforeSubAgent") },
 		AfterSubAgent: func(_ context.Context, _ *helix.HookContext, _ llm.ToolCall, _ string, s helix.Status, _ json.RawMessage) error {
 			return r.add("AfterSubAgent:" + string(s))
 		},
