@@ -112,6 +112,7 @@ func TestRouterAndParseErrors(t *testing.T) {
 func TestCancelMidStream(t *testing.T) {
 	m := scripted.Turns(scripted.Turn{Text: "a b c d e f g h i j", ChunkDelayMs: 1000})
 	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	n := 0
 	var err error
 	for ev, e := range m.Stream(ctx, conv(0)) {

@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"maps"
-	"slices"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
@@ -88,9 +87,15 @@ func cloneCheckpoint(cp *store.Checkpoint) *store.Checkpoint {
 	return &c
 }
 
-// clonePatches copies a patch list. The operations' values are immutable
-// JSON documents once built, so a copy of the slice is enough to keep the
-// caller's later appends and element assignments out of the store.
+// clonePatches deep-copies a patch list, values included.
 func clonePatches(p []helix.PatchOp) []helix.PatchOp {
-	return slices.Clone(p)
+	if p == nil {
+		return nil
+	}
+	c := make([]helix.PatchOp, len(p))
+	for i, op := range p {
+		op.Value = cloneBytes(op.Value)
+		c[i] = op
+	}
+	return c
 }

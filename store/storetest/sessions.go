@@ -110,6 +110,7 @@ func testCopySemantics(t *testing.T, e *env) {
 	in.Suspension.Calls[1].Arguments[2] = 'X'
 	in.Suspension.Pending[1].Resolution.Result[2] = 'X'
 	in.Output[2] = 'X'
+	in.Suspension.Patches[0].Value[0] = '9'
 	in.Suspension.Results["call-1"] = llm.ToolResult{ToolName: "changed"}
 	in.Suspension.Pending[0].Resolution.Reason = "changed"
 	in.Error.Message = "changed"

@@ -146,20 +146,13 @@ const (
 	prompt      = 2 * time.Second
 )
 
-// cmpOpts compare records as the contract requires: JSON payloads as JSON
-// values, nil and empty slices and maps alike, times with time.Time.Equal,
-// patch operations by their JSON form.
+// cmpOpts compare records as the contract requires: JSON payloads
+// (json.RawMessage, including patch values) as JSON values, nil and empty
+// slices and maps alike, times with time.Time.Equal.
 var cmpOpts = cmp.Options{
 	cmpopts.EquateEmpty(),
 	cmp.FilterValues(func(a, b json.RawMessage) bool { return len(a) > 0 || len(b) > 0 },
 		cmp.Comparer(jsonEqual)),
-	cmp.Transformer("PatchJSON", func(p helix.PatchOp) string {
-		b, err := json.Marshal(p)
-		if err != nil {
-			return fmt.Sprintf("unmarshalable patch: %v", err)
-		}
-		return string(b)
-	}),
 }
 
 // sessionOpts is the extra option of diff for sessions read back after a
