@@ -62,3 +62,17 @@ func TestImportDirection(t *testing.T) {
 		}
 	}
 }
+
+// TestPackageDocs fails for a package without a doc comment.
+func TestPackageDocs(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, doc, _ := strings.Cut(line, "\t")
+		if strings.TrimSpace(doc) == "" {
+			t.Errorf("package %s has no doc comment", path)
+		}
+	}
+}
