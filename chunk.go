@@ -219,7 +219,7 @@ func appendRaw(b []byte, key string, v json.RawMessage) []byte {
 	if len(v) == 0 {
 		return append(b, "null"...)
 	}
-	if bytes.IndexAny(v, "\r\n\t ") >= 0 {
+	if bytes.ContainsAny(v, "\r\n\t ") {
 		// A payload must never hold a raw line break (it would split an
 		// SSE event); compacting also drops the other insignificant space.
 		n := len(b)

@@ -17,7 +17,7 @@ type basic struct {
 	Tags    []string `json:"tags"`
 	NoTag   string
 	Skipped string `json:"-"`
-	hidden  string //nolint:unused // unexported fields must be skipped
+	hidden  string //lint:ignore U1000 unexported fields must be skipped
 }
 
 type required struct {
