@@ -17,9 +17,16 @@
 //
 // # Concurrency
 //
-// A Store is safe for concurrent use by multiple goroutines. Records passed
-// in are not retained (the store copies what it keeps) and records returned
-// belong to the caller.
+// A Store is safe for concurrent use by multiple goroutines. Session, run
+// and checkpoint records passed in are not retained (the store copies what
+// it keeps) and records returned belong to the caller. Messages and chunks
+// may share their payloads with the store: do not modify a message or chunk
+// after handing it over, nor one that the store returned.
+//
+// Details every backend follows (the conformance suite checks them): Commit
+// keeps the stored CreatedAt and sets UpdatedAt; ListSessions orders by
+// CreatedAt, then ID, both descending; ListRuns returns runs in insertion
+// order; a stale fence is reported before a version conflict.
 package store
 
 import (
