@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime/debug"
 
 	"github.com/helix-agents/helix-go/internal/schema"
@@ -38,7 +37,6 @@ type Tool struct {
 	kind        ToolKind
 	input       *schema.Schema
 	output      *schema.Schema // nil when the output type is unknown
-	inType      reflect.Type
 	exec        func(ctx context.Context, tc *ToolContext, args json.RawMessage) (json.RawMessage, error)
 	approval    func(args json.RawMessage) (bool, error)
 	finishWith  bool
@@ -142,7 +140,7 @@ func newTool[In any](name, description string, kind ToolKind) *Tool {
 	if err != nil {
 		panic(fmt.Sprintf("helix: tool %q: input schema: %v", name, err))
 	}
-	return &Tool{name: name, description: description, kind: kind, input: in, inType: reflect.TypeFor[In]()}
+	return &Tool{name: name, description: description, kind: kind, input: in}
 }
 
 func (t *Tool) apply(opts []ToolOption) *Tool {

@@ -49,7 +49,6 @@ type execution struct {
 	msgs    []llm.Message // full history
 	unsaved int           // messages at the end of msgs not yet committed
 	hooks   helix.HookSet
-	parent  *execution
 	fwd     func(helix.Chunk) // forwards chunks to the parent's stream
 	step    int
 	forced  bool
@@ -130,7 +129,7 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 	}
 	e := &execution{
 		rt: r, agent: agent, model: model, spec: spec, ar: ar, sess: sess, run: run, fence: fence,
-		msgs: page.Items, parent: spec.parent, step: sess.StepCount,
+		msgs: page.Items, step: sess.StepCount,
 	}
 	ar.runID = run.ID
 	base := r.base
