@@ -238,8 +238,14 @@ type SessionQuery struct {
 
 // StreamInfo describes a session's stream.
 type StreamInfo struct {
-	Status       helix.StreamStatus `json:"status"`
-	LastSequence int64              `json:"lastSequence"`
+	Status helix.StreamStatus `json:"status"`
+	// LastSequence is the sequence of the newest chunk (0: none yet).
+	LastSequence int64 `json:"lastSequence"`
+	// FirstSequence is the sequence of the oldest chunk still stored: 1
+	// unless retention dropped older chunks, 0 when the stream holds none.
+	// A reader resuming after a sequence below FirstSequence-1 has missed
+	// chunks that are gone.
+	FirstSequence int64 `json:"firstSequence"`
 }
 
 // Store is the portable persistence API. See the package doc for fencing and
@@ -291,7 +297,8 @@ type Store interface {
 	ReadChunks(ctx context.Context, sessionID string, after int64, limit int) ([]helix.Chunk, error)
 	// SetStreamStatus sets the stream's status.
 	SetStreamStatus(ctx context.Context, sessionID string, fence uint64, status helix.StreamStatus) error
-	// StreamInfo returns the stream's status and last sequence.
+	// StreamInfo returns the stream's status and its first and last
+	// sequences.
 	StreamInfo(ctx context.Context, sessionID string) (StreamInfo, error)
 	// Subscribe yields every chunk with sequence > after, then live chunks as
 	// they are appended, with no gap and no duplicate. It ends (without

@@ -613,7 +613,8 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 	return nil
 }
 
-// StreamInfo returns the stream's status and last sequence.
+// StreamInfo returns the stream's status and its first and last
+// sequences.
 func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamInfo, error) {
 	sess, err := s.enter(ctx, "stream info", sessionID)
 	if err != nil {
@@ -621,7 +622,11 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	return store.StreamInfo{Status: sess.status, LastSequence: sess.last}, nil
+	info := store.StreamInfo{Status: sess.status, LastSequence: sess.last}
+	if sess.last > 0 {
+		info.FirstSequence = 1
+	}
+	return info, nil
 }
 
 // Subscribe yields every chunk with sequence > after, then live chunks as

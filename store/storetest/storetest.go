@@ -71,6 +71,18 @@ type Harness interface {
 	Close()
 }
 
+// SharedHarness is a [Harness] whose stores keep their data outside the
+// store value (in a file or a server), so that several stores can work on
+// the same data, at once or one after the other, as several processes or a
+// restarted process would. A harness that implements it runs the
+// Durability and SharedStores cases; one that does not has them skipped.
+type SharedHarness interface {
+	Harness
+	// OpenAnother returns a new store over the data of the store MakeStore
+	// returned last. The suite closes it.
+	OpenAnother(ctx context.Context) (store.Store, error)
+}
+
 // HarnessMaker returns a new harness. It is called once per conformance
 // case and once per benchmark, with that case's context and its *testing.T
 // or *testing.B (hence testing.TB, so that one maker serves both
@@ -80,6 +92,7 @@ type HarnessMaker func(ctx context.Context, t testing.TB) (Harness, error)
 // env is what a case works with.
 type env struct {
 	ctx  context.Context
+	h    Harness
 	st   store.Store
 	caps Capabilities
 }
@@ -99,6 +112,7 @@ func cases() []testCase {
 	all = append(all, subscribeCases()...)
 	all = append(all, listCases()...)
 	all = append(all, miscCases()...)
+	all = append(all, sharedCases()...)
 	return all
 }
 
@@ -132,7 +146,7 @@ func newEnv(t testing.TB, newHarness HarnessMaker) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return &env{ctx: ctx, st: st, caps: h.Capabilities()}
+	return &env{ctx: ctx, h: h, st: st, caps: h.Capabilities()}
 }
 
 // base is the reference time of the suite's records: UTC, millisecond

@@ -46,8 +46,8 @@ func testChunkRoundTrip(t *testing.T, e *env) {
 	}
 	info, err := e.st.StreamInfo(e.ctx, "s-1")
 	must(t, err, "StreamInfo")
-	if info.LastSequence != int64(len(in)) || info.Status != helix.StreamActive {
-		t.Errorf("StreamInfo = %+v, want active with last sequence %d", info, len(in))
+	if info.LastSequence != int64(len(in)) || info.FirstSequence != 1 || info.Status != helix.StreamActive {
+		t.Errorf("StreamInfo = %+v, want active with first sequence 1 and last sequence %d", info, len(in))
 	}
 	last, err = e.st.AppendChunks(e.ctx, "s-1", 0, nil)
 	if err != nil || last != int64(len(in)) {
@@ -202,6 +202,9 @@ func testRetention(t *testing.T, e *env) {
 		t.Fatalf("ReadChunks with retention of %d chunks returned %d chunks", keep, len(got))
 	}
 	checkSequences(t, got, int64(n-len(got)), "ReadChunks with retention (the newest chunks, in order)")
+	if want := int64(n - len(got) + 1); info.FirstSequence != want {
+		t.Errorf("StreamInfo with retention: first sequence %d, want %d (the oldest chunk ReadChunks returns)", info.FirstSequence, want)
+	}
 	last := e.appendChunks(t, "s-1", deltas("s-1", int64(n), 1)...)
 	if last != int64(n+1) {
 		t.Errorf("AppendChunks after retention dropped chunks returned %d, want %d", last, n+1)

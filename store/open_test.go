@@ -1,0 +1,66 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/helix-agents/helix-go/store"
+)
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, secret string }{
+		{"postgres://postgres:hunter2@127.0.0.1:5432/test", "hunter2"},
+		{"redis://:s3cr3t@localhost:6379/0", "s3cr3t"},
+		{"postgres://u@h/db?password=pw-canary&sslmode=disable", "pw-canary"},
+		{"redis://h/0?auth_token=tok-canary", "tok-canary"},
+		{"postgres://u:bad%zzpass@h/db", "bad%zzpass"},
+		{"::not a url:pw@x", "pw@x"},
+	} {
+		got := store.RedactURL(tc.in)
+		if strings.Contains(got, tc.secret) {
+			t.Errorf("RedactURL(%q) = %q: still holds the secret", tc.in, got)
+		}
+	}
+	if got := store.RedactURL("sqlite://./helix.db?_busy=5s"); got != "sqlite://./helix.db?_busy=5s" {
+		t.Errorf("RedactURL changed a URL without credentials: %q", got)
+	}
+}
+
+func TestOpenErrorsHideCredentials(t *testing.T) {
+	ctx := context.Background()
+	_, err := store.Open(ctx, "nosuchscheme://user:canary-pw@host/db")
+	if !errors.Is(err, store.ErrUnknownScheme) {
+		t.Fatalf("Open(unknown scheme): %v, want ErrUnknownScheme", err)
+	}
+	if strings.Contains(err.Error(), "canary-pw") {
+		t.Errorf("Open error leaks the password: %v", err)
+	}
+	_, err = store.Open(ctx, "postgres://user:canary%zz@host/db")
+	if err == nil || strings.Contains(err.Error(), "canary") {
+		t.Errorf("Open(malformed URL) = %v: want an error without the password", err)
+	}
+}
+
+func TestRegisterAndOpen(t *testing.T) {
+	var got *url.URL
+	store.Register("test-open", func(_ context.Context, u *url.URL) (store.Store, error) {
+		got = u
+		return nil, errors.New("refused")
+	})
+	_, err := store.Open(context.Background(), "TEST-OPEN://u:pw-canary@h/x")
+	if err == nil || !strings.Contains(err.Error(), "refused") || strings.Contains(err.Error(), "pw-canary") {
+		t.Errorf("Open error = %v, want the opener's error without the password", err)
+	}
+	if got == nil || got.Host != "h" {
+		t.Errorf("opener got URL %v", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Register of a taken scheme did not panic")
+		}
+	}()
+	store.Register("test-open", func(context.Context, *url.URL) (store.Store, error) { return nil, nil })
+}
