@@ -1,0 +1,214 @@
+// Package tail implements the live tail of a chunk stream for the durable
+// store backends: a [Hub] of per-session wake-ups fed by whatever change
+// notification the backend has (an in-process signal, Redis pub/sub,
+// PostgreSQL LISTEN/NOTIFY), and [Follow], the Subscribe loop built on a
+// backend's reads.
+//
+// Follow reads the stream status before the chunks, so a stream that ended
+// after its last append is never cut short; it registers for a wake-up
+// before reading, so a notification sent between a read and the wait is
+// never lost; and it re-reads every poll interval, so a lost notification
+// (a dropped connection, a writer in another process that cannot notify)
+// costs latency, never correctness.
+package tail
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+	"time"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/store"
+)
+
+// Hub hands out wake-up channels per session. The zero value is not
+// usable; create one with [NewHub]. A Hub is safe for concurrent use.
+type Hub struct {
+	mu      sync.Mutex
+	waiters map[string]*waiter
+}
+
+// waiter is one session's wake-up channel and the number of goroutines
+// holding it.
+type waiter struct {
+	ch   chan struct{}
+	refs int
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub { return &Hub{waiters: make(map[string]*waiter)} }
+
+// Watch returns a channel that is closed by the next [Hub.Notify] for id or
+// [Hub.NotifyAll], and a function that releases it. Every Watch must be
+// released; a released channel may still be closed later.
+func (h *Hub) Watch(id string) (<-chan struct{}, func()) {
+	h.mu.Lock()
+	w := h.waiters[id]
+	if w == nil {
+		w = &waiter{ch: make(chan struct{})}
+		h.waiters[id] = w
+	}
+	w.refs++
+	h.mu.Unlock()
+	var once sync.Once
+	return w.ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			w.refs--
+			if w.refs == 0 && h.waiters[id] == w {
+				delete(h.waiters, id)
+			}
+			h.mu.Unlock()
+		})
+	}
+}
+
+// Notify wakes every goroutine watching id. It costs a map lookup when
+// nobody watches.
+func (h *Hub) Notify(id string) {
+	h.mu.Lock()
+	if w := h.waiters[id]; w != nil {
+		close(w.ch)
+		delete(h.waiters, id)
+	}
+	h.mu.Unlock()
+}
+
+// NotifyAll wakes every watcher, for instance after a notification
+// connection was re-established and notifications may have been lost.
+func (h *Hub) NotifyAll() {
+	h.mu.Lock()
+	for id, w := range h.waiters {
+		close(w.ch)
+		delete(h.waiters, id)
+	}
+	h.mu.Unlock()
+}
+
+// Watching reports whether anyone watches id, so a backend can skip
+// publishing a notification nobody in this process waits for. (Other
+// processes may still wait: backends that share data publish anyway.)
+func (h *Hub) Watching(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiters[id] != nil
+}
+
+// Reader is what Follow needs of a backend: its own ReadChunks and
+// StreamInfo.
+type Reader interface {
+	ReadChunks(ctx context.Context, sessionID string, after int64, limit int) ([]helix.Chunk, error)
+	StreamInfo(ctx context.Context, sessionID string) (store.StreamInfo, error)
+}
+
+// Options tune [Follow].
+type Options struct {
+	// Batch is how many chunks one read fetches; 0 means 512.
+	Batch int
+	// Poll is how often a waiting subscriber re-reads without a wake-up;
+	// 0 means 2 s, a negative value never.
+	Poll time.Duration
+	// Closed is closed when the store closes; Follow then ends with
+	// ClosedErr.
+	Closed <-chan struct{}
+	// ClosedErr is the error reported when Closed is closed; it should wrap
+	// store.ErrClosed.
+	ClosedErr error
+}
+
+// Follow implements [store.Store.Subscribe] on r: it yields every chunk
+// with sequence > after, then live chunks as hub wakes it, with no gap and
+// no duplicate. It ends without error once every chunk is yielded and the
+// stream is not active; with ctx.Err() when ctx is done; with
+// o.ClosedErr when o.Closed is closed; and with r's error if a read fails.
+// The backend must call hub.Notify(sessionID) after every append and status
+// change it learns of.
+func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int64, o Options) iter.Seq2[helix.Chunk, error] {
+	batch := o.Batch
+	if batch <= 0 {
+		batch = 512
+	}
+	poll := o.Poll
+	if poll == 0 {
+		poll = 2 * time.Second
+	}
+	return func(yield func(helix.Chunk, error) bool) {
+		next := max(after, 0)
+		var timer *time.Timer
+		defer func() {
+			if timer != nil {
+				timer.Stop()
+			}
+		}()
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(helix.Chunk{}, err)
+				return
+			}
+			wake, release := hub.Watch(sessionID)
+			// Status first: every chunk appended before the stream stopped
+			// being active is visible to the read that follows.
+			info, err := r.StreamInfo(ctx, sessionID)
+			var chunks []helix.Chunk
+			if err == nil {
+				chunks, err = r.ReadChunks(ctx, sessionID, next, batch)
+			}
+			if err != nil {
+				release()
+				if ctx.Err() != nil {
+					err = ctx.Err()
+				}
+				yield(helix.Chunk{}, err)
+				return
+			}
+			for i := range chunks {
+				if chunks[i].Sequence <= next {
+					release()
+					yield(helix.Chunk{}, fmt.Errorf("tail: session %q: chunk sequence %d after %d: stream out of order", sessionID, chunks[i].Sequence, next))
+					return
+				}
+				if !yield(chunks[i], nil) {
+					release()
+					return
+				}
+				next = chunks[i].Sequence
+			}
+			if len(chunks) == batch {
+				release()
+				continue
+			}
+			// A short read reached the end of the stream as it was when
+			// info was read; if the stream was no longer active then, there
+			// is nothing more. Otherwise wait: the watch was taken before
+			// the read, so a change since fires wake.
+			if info.Status != helix.StreamActive {
+				release()
+				return
+			}
+			var tick <-chan time.Time
+			if poll > 0 {
+				if timer == nil {
+					timer = time.NewTimer(poll)
+				} else {
+					timer.Reset(poll)
+				}
+				tick = timer.C
+			}
+			select {
+			case <-wake:
+			case <-tick:
+			case <-ctx.Done():
+				release()
+				yield(helix.Chunk{}, ctx.Err())
+				return
+			case <-o.Closed:
+				release()
+				yield(helix.Chunk{}, o.ClosedErr)
+				return
+			}
+			release()
+		}
+	}
+}
