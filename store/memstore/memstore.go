@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,11 @@ import (
 )
 
 var _ store.Store = (*Store)(nil)
+
+func init() {
+	// "memory://" opens a new, empty store each time.
+	store.Register("memory", func(context.Context, *url.URL) (store.Store, error) { return New(), nil })
+}
 
 // defaultPageSize is the ListSessions page size when the query's Limit is
 // not positive.

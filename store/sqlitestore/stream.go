@@ -1,0 +1,281 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/store"
+	"github.com/helix-agents/helix-go/store/internal/tail"
+)
+
+// appendReq is one AppendChunks call waiting for the group commit.
+type appendReq struct {
+	ctx   context.Context
+	id    string
+	fence uint64
+	data  [][]byte // the chunks' JSON, without sequences
+	res   chan appendRes
+}
+
+// appendRes is the outcome of an appendReq: the last sequence assigned.
+type appendRes struct {
+	last int64
+	err  error
+}
+
+// AppendChunks appends chunks to the session's stream and returns the last
+// sequence assigned (the current last sequence if chunks is empty). Each
+// chunk's Sequence is set in place. Calls from many goroutines are written
+// together, in one transaction (see the package doc); each call is either
+// written whole and acknowledged, or not written at all.
+func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64, chunks []helix.Chunk) (int64, error) {
+	const op = "append chunks"
+	if err := s.check(ctx, op); err != nil {
+		return 0, err
+	}
+	if len(chunks) == 0 {
+		var last int64
+		var newest uint64
+		if err := s.r.QueryRowContext(ctx, `SELECT fence, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&newest, &last); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, notFound(op, sessionID)
+			}
+			return 0, s.fail(ctx, op, sessionID, err)
+		}
+		if fence != 0 && fence < newest {
+			return 0, staleFence(op, sessionID, fence, newest)
+		}
+		return last, nil
+	}
+	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, data: make([][]byte, len(chunks)), res: make(chan appendRes, 1)}
+	for i := range chunks {
+		c := chunks[i]
+		c.Sequence = 0 // stored in its own column
+		b, err := c.AppendJSON(make([]byte, 0, 192))
+		if err != nil {
+			return 0, fmt.Errorf("sqlitestore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
+		}
+		req.data[i] = b
+	}
+	select {
+	case s.appq <- req:
+	case <-s.done:
+		return 0, fmt.Errorf("sqlitestore: %s %q: %w", op, sessionID, store.ErrClosed)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends, so that the
+	// caller never sees an error for chunks that were written.
+	var res appendRes
+	select {
+	case res = <-req.res:
+	case <-s.appenderDone:
+		select {
+		case res = <-req.res:
+		default:
+			return 0, fmt.Errorf("sqlitestore: %s %q: %w", op, sessionID, store.ErrClosed)
+		}
+	}
+	if res.err != nil {
+		return 0, res.err
+	}
+	first := res.last - int64(len(chunks)) + 1
+	for i := range chunks {
+		chunks[i].Sequence = first + int64(i)
+	}
+	return res.last, nil
+}
+
+// appender is the group-commit writer: it takes every queued append and
+// writes them in one transaction.
+func (s *Store) appender() {
+	defer s.wg.Done()
+	defer close(s.appenderDone)
+	batch := make([]*appendReq, 0, s.o.MaxBatch)
+	for {
+		select {
+		case <-s.done:
+			for {
+				select {
+				case r := <-s.appq:
+					r.res <- appendRes{err: fmt.Errorf("sqlitestore: append chunks %q: %w", r.id, store.ErrClosed)}
+				default:
+					return
+				}
+			}
+		case r := <-s.appq:
+			batch = append(batch[:0], r)
+		}
+	gather:
+		for len(batch) < s.o.MaxBatch {
+			select {
+			case r := <-s.appq:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		s.flush(batch)
+		clear(batch)
+	}
+}
+
+// flush writes a batch of appends in one transaction and answers each.
+func (s *Store) flush(batch []*appendReq) {
+	results := make([]appendRes, len(batch))
+	touched := make([]string, 0, len(batch))
+	err := func() error {
+		ctx := context.Background()
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		sel, ins, upd := tx.Stmt(s.selStream), tx.Stmt(s.insChunk), tx.Stmt(s.updLast)
+		for i, r := range batch {
+			if err := r.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			var sid, last int64
+			var newest uint64
+			if err := sel.QueryRowContext(ctx, r.id).Scan(&sid, &newest, &last); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					results[i].err = notFound("append chunks", r.id)
+					continue
+				}
+				return err
+			}
+			if r.fence != 0 && r.fence < newest {
+				results[i].err = staleFence("append chunks", r.id, r.fence, newest)
+				continue
+			}
+			for j, d := range r.data {
+				if _, err := ins.ExecContext(ctx, sid, last+1+int64(j), d); err != nil {
+					return err
+				}
+			}
+			last += int64(len(r.data))
+			if _, err := upd.ExecContext(ctx, last, sid); err != nil {
+				return err
+			}
+			results[i].last = last
+			touched = append(touched, r.id)
+		}
+		return tx.Commit()
+	}()
+	for i, r := range batch {
+		res := results[i]
+		if err != nil && res.err == nil {
+			res = appendRes{err: s.fail(r.ctx, "append chunks", r.id, err)}
+		}
+		r.res <- res
+	}
+	if err == nil {
+		for _, id := range touched {
+			s.hub.Notify(id)
+		}
+	}
+}
+
+// ReadChunks returns up to limit chunks with sequence > after (limit <= 0:
+// all), in order.
+func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, limit int) ([]helix.Chunk, error) {
+	var out []helix.Chunk
+	err := s.read(ctx, "read chunks", sessionID, func(tx *sql.Tx, sid int64) error {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, data FROM chunks WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?`, sid, max(after, 0), sqlLimit(limit))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if limit > 0 {
+			out = make([]helix.Chunk, 0, min(limit, 1024))
+		}
+		var b sql.RawBytes
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq, &b); err != nil {
+				return err
+			}
+			out = append(out, helix.Chunk{})
+			c := &out[len(out)-1]
+			if err := c.UnmarshalJSON(b); err != nil {
+				return fmt.Errorf("decoding stored chunk %d: %w", seq, err)
+			}
+			c.Sequence = seq
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SetStreamStatus sets the stream's status.
+func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uint64, status helix.StreamStatus) error {
+	const op = "set stream status"
+	if !validStatus(status) {
+		if err := s.check(ctx, op); err != nil {
+			return err
+		}
+		return fmt.Errorf("sqlitestore: %s %q: invalid status %q", op, sessionID, status)
+	}
+	err := s.write(ctx, op, sessionID, func(tx *sql.Tx) error {
+		var newest uint64
+		if err := tx.QueryRowContext(ctx, `SELECT fence FROM sessions WHERE id = ?`, sessionID).Scan(&newest); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound(op, sessionID)
+			}
+			return err
+		}
+		if fence != 0 && fence < newest {
+			return staleFence(op, sessionID, fence, newest)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE sessions SET stream_status = ? WHERE id = ?`, string(status), sessionID)
+		return err
+	})
+	if err == nil {
+		s.hub.Notify(sessionID)
+	}
+	return err
+}
+
+// StreamInfo returns the stream's status and its first and last
+// sequences.
+func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamInfo, error) {
+	const op = "stream info"
+	if err := s.check(ctx, op); err != nil {
+		return store.StreamInfo{}, err
+	}
+	var info store.StreamInfo
+	var status string
+	if err := s.r.QueryRowContext(ctx, `SELECT stream_status, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&status, &info.LastSequence); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.StreamInfo{}, notFound(op, sessionID)
+		}
+		return store.StreamInfo{}, s.fail(ctx, op, sessionID, err)
+	}
+	info.Status = helix.StreamStatus(status)
+	if info.LastSequence > 0 {
+		info.FirstSequence = 1
+	}
+	return info, nil
+}
+
+// Subscribe yields every chunk with sequence > after, then live chunks as
+// they are appended (by this store at once, by other processes within the
+// poll interval), with no gap and no duplicate. It ends without error once
+// it has yielded every chunk and the stream status is not active; with
+// ctx's error when ctx is done; and with an error wrapping
+// [store.ErrClosed] when the store is closed.
+func (s *Store) Subscribe(ctx context.Context, sessionID string, after int64) iter.Seq2[helix.Chunk, error] {
+	return tail.Follow(ctx, s, s.hub, sessionID, after, tail.Options{
+		Closed:    s.done,
+		ClosedErr: fmt.Errorf("sqlitestore: subscribe %q: %w", sessionID, store.ErrClosed),
+	})
+}
