@@ -324,8 +324,19 @@ type chunkWire struct {
 	CompletionReason string          `json:"completionReason"`
 }
 
-// UnmarshalJSON reads the wire form written by MarshalJSON.
+// UnmarshalJSON reads the wire form written by MarshalJSON. Chunks as
+// MarshalJSON writes them take a fast path that allocates only the strings
+// and payloads; anything else (unknown keys, nulls, numbers that are not
+// plain integers…) is decoded by encoding/json, with the same result.
 func (c *Chunk) UnmarshalJSON(data []byte) error {
+	if decodeChunkFast(c, data) {
+		return nil
+	}
+	return c.unmarshalStd(data)
+}
+
+// unmarshalStd decodes data with encoding/json.
+func (c *Chunk) unmarshalStd(data []byte) error {
 	var w chunkWire
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
@@ -335,27 +346,43 @@ func (c *Chunk) UnmarshalJSON(data []byte) error {
 		Step: w.Step, Timestamp: w.Timestamp, Sequence: w.Sequence, Resumed: w.Resumed,
 		Usage: w.Usage, Delta: w.Delta, Content: w.Content, IsComplete: w.IsComplete,
 		ToolCallID: w.ToolCallID, ToolName: w.ToolName, ArgsDelta: w.ArgsDelta,
-		Arguments: w.Arguments, ApprovalID: w.ApprovalID, Result: w.Result, Success: w.Success,
+		Arguments: nonNull(w.Arguments), ApprovalID: w.ApprovalID, Result: nonNull(w.Result), Success: w.Success,
 		ChildSessionID: w.ChildSessionID, ChildAgentType: w.ChildAgentType, Patches: w.Patches,
-		EventName: w.EventName, Data: w.Data, Output: w.Output, Status: w.Status,
+		EventName: w.EventName, Data: nonNull(w.Data), Output: nonNull(w.Output), Status: w.Status,
 		CompletionReason: w.CompletionReason,
 	}
-	if len(w.Input) > 0 && string(w.Input) != "null" {
+	return c.setInputAndError(nonNull(w.Input), nonNull(w.Error))
+}
+
+// nonNull returns nil for an absent or null raw value.
+func nonNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
+
+// setInputAndError sets the fields whose wire key depends on the type:
+// "input" is the run's message on run_start and a tool's input elsewhere;
+// "error" is an ErrorInfo on error chunks and a tool's error string
+// elsewhere.
+func (c *Chunk) setInputAndError(input, errRaw json.RawMessage) error {
+	if input != nil {
 		if c.Type == ChunkRunStart {
-			if err := json.Unmarshal(w.Input, &c.Message); err != nil {
+			if err := json.Unmarshal(input, &c.Message); err != nil {
 				return err
 			}
 		} else {
-			c.Input = w.Input
+			c.Input = input
 		}
 	}
-	if len(w.Error) > 0 && string(w.Error) != "null" {
+	if errRaw != nil {
 		if c.Type == ChunkError {
 			c.Error = new(ErrorInfo)
-			if err := json.Unmarshal(w.Error, c.Error); err != nil {
+			if err := json.Unmarshal(errRaw, c.Error); err != nil {
 				return err
 			}
-		} else if err := json.Unmarshal(w.Error, &c.ToolError); err != nil {
+		} else if err := json.Unmarshal(errRaw, &c.ToolError); err != nil {
 			return err
 		}
 	}
