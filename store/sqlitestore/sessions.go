@@ -19,7 +19,7 @@ const defaultPageSize = 50
 
 // read runs fn in a read transaction (one consistent snapshot), after
 // looking up the session's row id.
-func (s *Store) read(ctx context.Context, op, id string, fn func(tx *sql.Tx, sid int64) error) error {
+func (s *Store) read(ctx context.Context, op, id string, fn func(t txn, sid int64) error) error {
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
@@ -30,14 +30,14 @@ func (s *Store) read(ctx context.Context, op, id string, fn func(tx *sql.Tx, sid
 	defer tx.Rollback()
 	var sid int64
 	if id != "" {
-		if err := tx.QueryRowContext(ctx, `SELECT sid FROM sessions WHERE id = ?`, id).Scan(&sid); err != nil {
+		if err := (txn{ctx, tx, s.rs}).row(`SELECT sid FROM sessions WHERE id = ?`, id).Scan(&sid); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return notFound(op, id)
 			}
 			return s.fail(ctx, op, id, err)
 		}
 	}
-	if err := fn(tx, sid); err != nil {
+	if err := fn(txn{ctx, tx, s.rs}, sid); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -48,16 +48,18 @@ func (s *Store) read(ctx context.Context, op, id string, fn func(tx *sql.Tx, sid
 
 // write runs fn in an IMMEDIATE write transaction and commits it if fn
 // returns nil. Errors fn returns that wrap a store sentinel pass through.
-func (s *Store) write(ctx context.Context, op, id string, fn func(tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, op, id string, fn func(t txn) error) error {
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(ctx, op, id, err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(txn{ctx, tx, s.ws}); err != nil {
 		if isSentinel(err) {
 			return err
 		}
@@ -104,8 +106,8 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: %s %q: encoding: %w", op, rec.ID, err)
 	}
-	return s.write(ctx, op, c.ID, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO sessions
+	return s.write(ctx, op, c.ID, func(t txn) error {
+		res, err := t.exec(`INSERT INTO sessions
 			(id, principal, agent_type, status, created_ns, version, message_count, record, stream_status)
 			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			c.ID, c.Principal, c.AgentType, string(c.Status), c.CreatedAt.UnixNano(), c.MessageCount, data, string(helix.StreamActive))
@@ -126,7 +128,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, erro
 		return nil, err
 	}
 	var data []byte
-	if err := s.r.QueryRowContext(ctx, `SELECT record FROM sessions WHERE id = ?`, id).Scan(&data); err != nil {
+	if err := s.rs.row(ctx, `SELECT record FROM sessions WHERE id = ?`, id).Scan(&data); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound(op, id)
 		}
@@ -188,10 +190,10 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	rec.Version = c.ExpectedVersion + 1
 	rec.UpdatedAt = time.Now()
 
-	err = s.write(ctx, op, id, func(tx *sql.Tx) error {
+	err = s.write(ctx, op, id, func(t txn) error {
 		var sid, version, count, createdNs int64
 		var fence uint64
-		err := tx.QueryRowContext(ctx, `SELECT sid, version, fence, message_count, created_ns FROM sessions WHERE id = ?`, id).
+		err := t.row(`SELECT sid, version, fence, message_count, created_ns FROM sessions WHERE id = ?`, id).
 			Scan(&sid, &version, &fence, &count, &createdNs)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound(op, id)
@@ -211,7 +213,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 		}
 		if c.Checkpoint != nil {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM checkpoints WHERE sid = ? AND id = ?`, sid, c.Checkpoint.ID).Scan(&n); err != nil {
+			if err := t.row(`SELECT count(*) FROM checkpoints WHERE sid = ? AND id = ?`, sid, c.Checkpoint.ID).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -219,19 +221,19 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 			}
 		}
 		for i, m := range msgs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (sid, idx, data) VALUES (?, ?, ?)`, sid, count+int64(i), m); err != nil {
+			if _, err := t.exec(`INSERT INTO messages (sid, idx, data) VALUES (?, ?, ?)`, sid, count+int64(i), m); err != nil {
 				return err
 			}
 		}
 		if runData != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO runs (sid, ord, id, data)
+			if _, err := t.exec(`INSERT INTO runs (sid, ord, id, data)
 				VALUES (?, (SELECT coalesce(max(ord), 0) + 1 FROM runs WHERE sid = ?), ?, ?)
 				ON CONFLICT (sid, id) DO UPDATE SET data = excluded.data`, sid, sid, c.Run.ID, runData); err != nil {
 				return err
 			}
 		}
 		if cpData != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (sid, ord, id, data)
+			if _, err := t.exec(`INSERT INTO checkpoints (sid, ord, id, data)
 				VALUES (?, (SELECT coalesce(max(ord), 0) + 1 FROM checkpoints WHERE sid = ?), ?, ?)`, sid, sid, c.Checkpoint.ID, cpData); err != nil {
 				return err
 			}
@@ -241,7 +243,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET record = ?, version = ?, status = ?, principal = ?, agent_type = ?,
+		_, err = t.exec(`UPDATE sessions SET record = ?, version = ?, status = ?, principal = ?, agent_type = ?,
 			message_count = ?, control = CASE WHEN ? THEN NULL ELSE control END WHERE sid = ?`,
 			data, rec.Version, string(rec.Status), rec.Principal, rec.AgentType, rec.MessageCount, c.ClearControl, sid)
 		return err
@@ -263,11 +265,11 @@ func (s *Store) ListSessions(ctx context.Context, q store.SessionQuery) (store.P
 	}
 	const where = ` WHERE (?1 = '' OR principal = ?1) AND (?2 = '' OR agent_type = ?2) AND (?3 = '' OR status = ?3)`
 	args := []any{q.Principal, q.AgentType, string(q.Status)}
-	err := s.read(ctx, op, "", func(tx *sql.Tx, _ int64) error {
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sessions`+where, args...).Scan(&page.Total); err != nil {
+	err := s.read(ctx, op, "", func(t txn, _ int64) error {
+		if err := t.row(`SELECT count(*) FROM sessions`+where, args...).Scan(&page.Total); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT record FROM sessions`+where+
+		rows, err := t.query(`SELECT record FROM sessions`+where+
 			` ORDER BY created_ns DESC, id DESC LIMIT ?4 OFFSET ?5`, append(args, limit, max(q.Offset, 0))...)
 		if err != nil {
 			return err
@@ -318,11 +320,11 @@ func (s *Store) ListMessages(ctx context.Context, sessionID string, offset, limi
 	const op = "list messages"
 	var page store.Page[llm.Message]
 	offset = max(offset, 0)
-	err := s.read(ctx, op, sessionID, func(tx *sql.Tx, sid int64) error {
-		if err := tx.QueryRowContext(ctx, `SELECT message_count FROM sessions WHERE sid = ?`, sid).Scan(&page.Total); err != nil {
+	err := s.read(ctx, op, sessionID, func(t txn, sid int64) error {
+		if err := t.row(`SELECT message_count FROM sessions WHERE sid = ?`, sid).Scan(&page.Total); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT data FROM messages WHERE sid = ? AND idx >= ? ORDER BY idx LIMIT ?`, sid, offset, sqlLimit(limit))
+		rows, err := t.query(`SELECT data FROM messages WHERE sid = ? AND idx >= ? ORDER BY idx LIMIT ?`, sid, offset, sqlLimit(limit))
 		if err != nil {
 			return err
 		}
@@ -351,10 +353,10 @@ func decodeCheckpoint(b []byte) (*store.Checkpoint, error) {
 
 // one runs a query returning one BLOB and decodes it; no row is an error
 // wrapping ErrNotFound naming what.
-func one[T any](ctx context.Context, tx *sql.Tx, decode func([]byte) (T, error), what string, query string, args ...any) (T, error) {
+func one[T any](t txn, decode func([]byte) (T, error), what string, query string, args ...any) (T, error) {
 	var zero T
 	var b []byte
-	if err := tx.QueryRowContext(ctx, query, args...).Scan(&b); err != nil {
+	if err := t.row(query, args...).Scan(&b); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return zero, fmt.Errorf("sqlitestore: %s: %w", what, store.ErrNotFound)
 		}
@@ -371,8 +373,8 @@ func one[T any](ctx context.Context, tx *sql.Tx, decode func([]byte) (T, error),
 // [store.ErrNotFound] if the session or the run does not exist.
 func (s *Store) GetRun(ctx context.Context, sessionID, runID string) (*store.Run, error) {
 	var run *store.Run
-	err := s.read(ctx, "get run", sessionID, func(tx *sql.Tx, sid int64) (err error) {
-		run, err = one(ctx, tx, decodeRun, fmt.Sprintf("run %q of session %q", runID, sessionID),
+	err := s.read(ctx, "get run", sessionID, func(t txn, sid int64) (err error) {
+		run, err = one(t, decodeRun, fmt.Sprintf("run %q of session %q", runID, sessionID),
 			`SELECT data FROM runs WHERE sid = ? AND id = ?`, sid, runID)
 		return err
 	})
@@ -382,8 +384,8 @@ func (s *Store) GetRun(ctx context.Context, sessionID, runID string) (*store.Run
 // ListRuns returns the runs of a session, oldest first.
 func (s *Store) ListRuns(ctx context.Context, sessionID string) ([]*store.Run, error) {
 	var runs []*store.Run
-	err := s.read(ctx, "list runs", sessionID, func(tx *sql.Tx, sid int64) error {
-		rows, err := tx.QueryContext(ctx, `SELECT data FROM runs WHERE sid = ? ORDER BY ord`, sid)
+	err := s.read(ctx, "list runs", sessionID, func(t txn, sid int64) error {
+		rows, err := t.query(`SELECT data FROM runs WHERE sid = ? ORDER BY ord`, sid)
 		if err != nil {
 			return err
 		}
@@ -397,8 +399,8 @@ func (s *Store) ListRuns(ctx context.Context, sessionID string) ([]*store.Run, e
 // [store.ErrNotFound].
 func (s *Store) GetCheckpoint(ctx context.Context, sessionID, id string) (*store.Checkpoint, error) {
 	var cp *store.Checkpoint
-	err := s.read(ctx, "get checkpoint", sessionID, func(tx *sql.Tx, sid int64) (err error) {
-		cp, err = one(ctx, tx, decodeCheckpoint, fmt.Sprintf("checkpoint %q of session %q", id, sessionID),
+	err := s.read(ctx, "get checkpoint", sessionID, func(t txn, sid int64) (err error) {
+		cp, err = one(t, decodeCheckpoint, fmt.Sprintf("checkpoint %q of session %q", id, sessionID),
 			`SELECT data FROM checkpoints WHERE sid = ? AND id = ?`, sid, id)
 		return err
 	})
@@ -409,8 +411,8 @@ func (s *Store) GetCheckpoint(ctx context.Context, sessionID, id string) (*store
 // [store.ErrNotFound] if the session has none.
 func (s *Store) LatestCheckpoint(ctx context.Context, sessionID string) (*store.Checkpoint, error) {
 	var cp *store.Checkpoint
-	err := s.read(ctx, "latest checkpoint", sessionID, func(tx *sql.Tx, sid int64) (err error) {
-		cp, err = one(ctx, tx, decodeCheckpoint, fmt.Sprintf("latest checkpoint of session %q", sessionID),
+	err := s.read(ctx, "latest checkpoint", sessionID, func(t txn, sid int64) (err error) {
+		cp, err = one(t, decodeCheckpoint, fmt.Sprintf("latest checkpoint of session %q", sessionID),
 			`SELECT data FROM checkpoints WHERE sid = ? ORDER BY ord DESC LIMIT 1`, sid)
 		return err
 	})
@@ -422,11 +424,11 @@ func (s *Store) LatestCheckpoint(ctx context.Context, sessionID string) (*store.
 func (s *Store) ListCheckpoints(ctx context.Context, sessionID string, offset, limit int) (store.Page[*store.Checkpoint], error) {
 	var page store.Page[*store.Checkpoint]
 	offset = max(offset, 0)
-	err := s.read(ctx, "list checkpoints", sessionID, func(tx *sql.Tx, sid int64) error {
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM checkpoints WHERE sid = ?`, sid).Scan(&page.Total); err != nil {
+	err := s.read(ctx, "list checkpoints", sessionID, func(t txn, sid int64) error {
+		if err := t.row(`SELECT count(*) FROM checkpoints WHERE sid = ?`, sid).Scan(&page.Total); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT data FROM checkpoints WHERE sid = ? ORDER BY ord LIMIT ? OFFSET ?`, sid, sqlLimit(limit), offset)
+		rows, err := t.query(`SELECT data FROM checkpoints WHERE sid = ? ORDER BY ord LIMIT ? OFFSET ?`, sid, sqlLimit(limit), offset)
 		if err != nil {
 			return err
 		}
@@ -459,9 +461,9 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 	if err != nil {
 		return fmt.Errorf("sqlitestore: %s %q: encoding: %w", op, sessionID, err)
 	}
-	return s.write(ctx, op, sessionID, func(tx *sql.Tx) error {
+	return s.write(ctx, op, sessionID, func(t txn) error {
 		// An interrupt never replaces a pending abort.
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET control = ?
+		res, err := t.exec(`UPDATE sessions SET control = ?
 			WHERE id = ? AND NOT (? = 'interrupt' AND coalesce(json_extract(control, '$.kind'), '') = 'abort')`,
 			string(data), sessionID, string(r.Kind))
 		if err != nil {
@@ -469,7 +471,7 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = ?`, sessionID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			if err := t.row(`SELECT 1 FROM sessions WHERE id = ?`, sessionID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 				return notFound(op, sessionID)
 			} else if err != nil {
 				return err
@@ -487,7 +489,7 @@ func (s *Store) GetControl(ctx context.Context, sessionID string) (*store.Contro
 		return nil, err
 	}
 	var data sql.NullString
-	if err := s.r.QueryRowContext(ctx, `SELECT control FROM sessions WHERE id = ?`, sessionID).Scan(&data); err != nil {
+	if err := s.rs.row(ctx, `SELECT control FROM sessions WHERE id = ?`, sessionID).Scan(&data); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound(op, sessionID)
 		}
@@ -507,8 +509,8 @@ func (s *Store) GetControl(ctx context.Context, sessionID string) (*store.Contro
 func (s *Store) NextFence(ctx context.Context, sessionID string) (uint64, error) {
 	const op = "next fence"
 	var fence uint64
-	err := s.write(ctx, op, sessionID, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `UPDATE sessions SET fence = fence + 1 WHERE id = ? RETURNING fence`, sessionID).Scan(&fence)
+	err := s.write(ctx, op, sessionID, func(t txn) error {
+		err := t.row(`UPDATE sessions SET fence = fence + 1 WHERE id = ? RETURNING fence`, sessionID).Scan(&fence)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound(op, sessionID)
 		}

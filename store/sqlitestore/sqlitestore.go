@@ -7,7 +7,8 @@
 //
 // A store is one database file (plus its -wal and -shm files) in WAL mode:
 // readers never block the writer nor each other. The store keeps one
-// connection for writes and a small pool for reads. Every write is a
+// writer (transactions serialized in the process, so writers never
+// busy-wait on each other) and a small pool for reads. Every write is a
 // transaction started with BEGIN IMMEDIATE, so two processes sharing the
 // file take the write lock in turn (waiting up to the busy timeout) instead
 // of failing half way.
@@ -170,8 +171,11 @@ func (o *Options) validate() error {
 // Store is a SQLite [store.Store]. Create one with [Open].
 type Store struct {
 	o    Options
-	w    *sql.DB // one connection: every write
+	w    *sql.DB // every write, one transaction at a time (wmu)
+	wmu  sync.Mutex
 	r    *sql.DB // reads
+	ws   *stmts // statements of w
+	rs   *stmts // statements of r
 	hub  *tail.Hub
 	appq chan *appendReq
 	// appenderDone is closed when the group-commit writer has stopped.
@@ -212,8 +216,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
+	// Writes are serialized by wmu, so one connection would do; the second
+	// lets the statement cache prepare a statement while the first holds
+	// a transaction.
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, w); err != nil {
@@ -228,7 +235,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetMaxOpenConns(o.ReadConns)
 	r.SetMaxIdleConns(o.ReadConns)
 	r.SetConnMaxIdleTime(0)
-	s := &Store{o: o, w: w, r: r, hub: tail.NewHub(), appq: make(chan *appendReq, 1024),
+	s := &Store{o: o, w: w, r: r, ws: newStmts(w), rs: newStmts(r), hub: tail.NewHub(), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{})}
 	for _, p := range []struct {
 		stmt **sql.Stmt

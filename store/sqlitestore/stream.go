@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/store"
@@ -40,7 +41,7 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 	if len(chunks) == 0 {
 		var last int64
 		var newest uint64
-		if err := s.r.QueryRowContext(ctx, `SELECT fence, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&newest, &last); err != nil {
+		if err := s.rs.row(ctx, `SELECT fence, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&newest, &last); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return 0, notFound(op, sessionID)
 			}
@@ -110,6 +111,9 @@ func (s *Store) appender() {
 		case r := <-s.appq:
 			batch = append(batch[:0], r)
 		}
+		// Writers woken by the previous flush may not have run yet: let
+		// them queue their next append before taking the batch, once.
+		runtime.Gosched()
 	gather:
 		for len(batch) < s.o.MaxBatch {
 			select {
@@ -130,6 +134,8 @@ func (s *Store) flush(batch []*appendReq) {
 	touched := make([]string, 0, len(batch))
 	err := func() error {
 		ctx := context.Background()
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
 		tx, err := s.w.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -186,8 +192,8 @@ func (s *Store) flush(batch []*appendReq) {
 // all), in order.
 func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, limit int) ([]helix.Chunk, error) {
 	var out []helix.Chunk
-	err := s.read(ctx, "read chunks", sessionID, func(tx *sql.Tx, sid int64) error {
-		rows, err := tx.QueryContext(ctx, `SELECT seq, data FROM chunks WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?`, sid, max(after, 0), sqlLimit(limit))
+	err := s.read(ctx, "read chunks", sessionID, func(t txn, sid int64) error {
+		rows, err := t.query(`SELECT seq, data FROM chunks WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?`, sid, max(after, 0), sqlLimit(limit))
 		if err != nil {
 			return err
 		}
@@ -225,9 +231,9 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		}
 		return fmt.Errorf("sqlitestore: %s %q: invalid status %q", op, sessionID, status)
 	}
-	err := s.write(ctx, op, sessionID, func(tx *sql.Tx) error {
+	err := s.write(ctx, op, sessionID, func(t txn) error {
 		var newest uint64
-		if err := tx.QueryRowContext(ctx, `SELECT fence FROM sessions WHERE id = ?`, sessionID).Scan(&newest); err != nil {
+		if err := t.row(`SELECT fence FROM sessions WHERE id = ?`, sessionID).Scan(&newest); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return notFound(op, sessionID)
 			}
@@ -236,7 +242,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		if fence != 0 && fence < newest {
 			return staleFence(op, sessionID, fence, newest)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE sessions SET stream_status = ? WHERE id = ?`, string(status), sessionID)
+		_, err := t.exec(`UPDATE sessions SET stream_status = ? WHERE id = ?`, string(status), sessionID)
 		return err
 	})
 	if err == nil {
@@ -254,7 +260,7 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 	}
 	var info store.StreamInfo
 	var status string
-	if err := s.r.QueryRowContext(ctx, `SELECT stream_status, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&status, &info.LastSequence); err != nil {
+	if err := s.rs.row(ctx, `SELECT stream_status, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&status, &info.LastSequence); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.StreamInfo{}, notFound(op, sessionID)
 		}
