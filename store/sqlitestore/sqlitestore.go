@@ -174,8 +174,8 @@ type Store struct {
 	w    *sql.DB // every write, one transaction at a time (wmu)
 	wmu  sync.Mutex
 	r    *sql.DB // reads
-	ws   *stmts // statements of w
-	rs   *stmts // statements of r
+	ws   *stmts  // statements of w
+	rs   *stmts  // statements of r
 	hub  *tail.Hub
 	appq chan *appendReq
 	// appenderDone is closed when the group-commit writer has stopped.
