@@ -81,40 +81,70 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	return st, nil
 }
 
-// RedactURL returns rawURL with any password replaced by "xxxxx": the
-// password of the user information and the values of query parameters that
-// carry credentials (password, secret, token, key…). It also handles
-// strings that do not parse as URLs, by cutting the user information out of
-// anything that looks like "scheme://user:pass@host".
+// RedactURL returns rawURL with its credentials replaced by "xxxxx": the
+// password of every "scheme://user:pass@host" (the whole user information
+// when it has no colon, as in "redis://token@host") and the value of every
+// "key=value" whose key suggests a credential (password, secret, token,
+// key…). It works on the text, without parsing, so it also scrubs strings
+// that are not well-formed URLs, and leaves everything else as it was.
 func RedactURL(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil {
-		return redact(u)
-	}
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return "(unparsable URL)"
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		rest = "xxxxx" + rest[at:]
-	}
-	return scheme + "://" + rest
+	return redactParams(scrubUserinfo(rawURL))
 }
 
 // redact returns u as a string without its credentials.
-func redact(u *url.URL) string {
-	c := *u
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k, vs := range q {
-			if isSecretParam(k) {
-				for i := range vs {
-					vs[i] = "xxxxx"
-				}
-			}
+func redact(u *url.URL) string { return RedactURL(u.String()) }
+
+// scrubUserinfo replaces the password (or the whole user information, if
+// it has no colon) of every "://userinfo@" in s.
+func scrubUserinfo(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
 		}
-		c.RawQuery = q.Encode()
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		end := strings.IndexAny(s, "/?#")
+		if end < 0 {
+			end = len(s)
+		}
+		at := strings.LastIndex(s[:end], "@")
+		if at < 0 {
+			continue
+		}
+		if user, _, ok := strings.Cut(s[:at], ":"); ok {
+			b.WriteString(user + ":")
+		}
+		b.WriteString("xxxxx")
+		s = s[at:]
 	}
-	return c.Redacted()
+}
+
+// redactParams replaces the value of every "key=value" in s whose key
+// suggests a credential. A key starts after the last of "?&;#/" before the
+// "=", a value ends at the next "&", ";" or "#".
+func redactParams(s string) string {
+	var b strings.Builder
+	for {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		key := s[strings.LastIndexAny(s[:eq], "?&;#/")+1 : eq]
+		b.WriteString(s[:eq+1])
+		s = s[eq+1:]
+		if isSecretParam(key) {
+			end := strings.IndexAny(s, "&;#")
+			if end < 0 {
+				end = len(s)
+			}
+			b.WriteString("xxxxx")
+			s = s[end:]
+		}
+	}
 }
 
 // isSecretParam reports whether a query parameter name suggests a

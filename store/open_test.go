@@ -17,7 +17,10 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://u@h/db?password=pw-canary&sslmode=disable", "pw-canary"},
 		{"redis://h/0?auth_token=tok-canary", "tok-canary"},
 		{"postgres://u:bad%zzpass@h/db", "bad%zzpass"},
-		{"::not a url:pw@x", "pw@x"},
+		{"redis://tok-canary@host:6379", "tok-canary"},
+		{"x:?://user:pw-canary@0/db", "pw-canary"},
+		{"x?://user:pw-canary@0/db", "pw-canary"},
+		{"x#://user:pw-canary@0/db", "pw-canary"},
 	} {
 		got := store.RedactURL(tc.in)
 		if strings.Contains(got, tc.secret) {
@@ -63,4 +66,28 @@ func TestRegisterAndOpen(t *testing.T) {
 		}
 	}()
 	store.Register("test-open", func(context.Context, *url.URL) (store.Store, error) { return nil, nil })
+}
+
+// FuzzRedactURL checks that a password put in a URL's user information or
+// in a credential-like query parameter never survives redaction.
+func FuzzRedactURL(f *testing.F) {
+	f.Add("postgres", "db.example:5432", "hunter2-canary", "password")
+	f.Add("redis", "localhost", "p@ss:w/rd?#", "token")
+	f.Fuzz(func(t *testing.T, scheme, host, secret, param string) {
+		if secret == "" {
+			return
+		}
+		u := url.URL{Scheme: "x" + scheme, Host: host, User: url.UserPassword("user", secret), Path: "/db"}
+		raw := u.String()
+		userinfo := u.User.String() // "user:<escaped secret>"
+		if got := store.RedactURL(raw); secret != "xxxxx" && strings.Contains(got, userinfo+"@") {
+			t.Fatalf("RedactURL(%q) = %q: password survives", raw, got)
+		}
+		q := url.Values{param + "password": {secret}}
+		raw = "postgres://h/db?" + q.Encode()
+		got := store.RedactURL(raw)
+		if gu, err := url.Parse(got); err != nil || (secret != "xxxxx" && gu.Query().Get(param+"password") == secret) {
+			t.Fatalf("RedactURL(%q) = %q: password parameter survives (or the URL broke: %v)", raw, got, err)
+		}
+	})
 }
