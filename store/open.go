@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -60,9 +61,15 @@ func Schemes() []string {
 // the scheme must have been registered, usually by importing its package
 // (see cmd/helix, the one place that wires concrete backends).
 //
-// Credentials may be part of the URL; errors from Open never contain the
-// password (the URL is reported with [RedactURL]).
+// Credentials may be part of the URL, or come from the environment: Open
+// replaces every ${NAME} in rawURL with the value of the environment
+// variable NAME, percent-encoded, so that
+// "postgres://helix:${HELIX_PG_PASSWORD}@db/helix" keeps the password out of
+// flags and config files. (Backends may also read their own variables, such
+// as PostgreSQL's PGPASSWORD.) Errors from Open never contain the password:
+// the URL is reported with [RedactURL].
 func Open(ctx context.Context, rawURL string) (Store, error) {
+	rawURL = expandEnv(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Parse errors quote the input, which may hold a password.
@@ -157,4 +164,44 @@ func isSecretParam(name string) bool {
 		}
 	}
 	return false
+}
+
+// expandEnv replaces each ${NAME} in s with the percent-encoded value of
+// the environment variable NAME. Only the braced form is expanded, so a
+// "$" elsewhere in a URL (a password, say) is left alone.
+func expandEnv(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(escapeAll(os.Getenv(s[i+2 : i+j])))
+		s = s[i+j+1:]
+	}
+}
+
+// escapeAll percent-encodes every byte but the unreserved characters of
+// RFC 3986, so a value is safe in any part of a URL.
+func escapeAll(v string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }

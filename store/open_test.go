@@ -91,3 +91,25 @@ func FuzzRedactURL(f *testing.F) {
 		}
 	})
 }
+
+func TestOpenExpandsEnvironment(t *testing.T) {
+	t.Setenv("HELIX_TEST_STORE_PW", "p@ss:w/rd canary")
+	var got *url.URL
+	store.Register("test-env", func(_ context.Context, u *url.URL) (store.Store, error) {
+		got = u
+		return nil, errors.New("refused")
+	})
+	_, err := store.Open(context.Background(), "test-env://user:${HELIX_TEST_STORE_PW}@host/db?x=$literal")
+	if got == nil {
+		t.Fatalf("opener not called: %v", err)
+	}
+	if pw, _ := got.User.Password(); pw != "p@ss:w/rd canary" {
+		t.Errorf("password from the environment = %q, want %q", pw, "p@ss:w/rd canary")
+	}
+	if got.Host != "host" || got.Query().Get("x") != "$literal" {
+		t.Errorf("expansion changed the rest of the URL: %v", got)
+	}
+	if strings.Contains(err.Error(), "canary") || strings.Contains(err.Error(), "w%2Frd") {
+		t.Errorf("Open error leaks the password from the environment: %v", err)
+	}
+}
