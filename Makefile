@@ -13,7 +13,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./runtime/local/ ./store/memstore/
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./runtime/local/ ./store/...
 
 example:
 	$(GO) run ./examples/research

@@ -56,7 +56,10 @@ type Capabilities struct {
 	// the per-stream cap the harness configured.
 	Retention bool
 	// RetentionMaxChunks is the number of chunks a stream keeps when
-	// Retention is set. It must be at least 1.
+	// Retention is set. It must be at least 1, and at least 1000 for the
+	// other cases, which append up to 600 chunks and read them all back.
+	// (The benchmarks read back streams of 10000 chunks: a harness made for
+	// RunBenchmarks should cap above that.)
 	RetentionMaxChunks int
 }
 
