@@ -180,6 +180,7 @@ func benchAppendParallel(b *testing.B, newHarness HarnessMaker) {
 	procs := runtime.GOMAXPROCS(0)
 	b.SetParallelism((8 + procs - 1) / procs) // at least 8 goroutines
 	b.ReportAllocs()
+	b.ResetTimer() // not the store's setup
 	b.RunParallel(func(pb *testing.PB) {
 		st, id, ok := p.acquire()
 		if !ok {
