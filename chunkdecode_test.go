@@ -25,7 +25,11 @@ func sampleChunks() []Chunk {
 		with(ChunkThinking, func(c *Chunk) { c.Content = "hmm"; c.IsComplete = true }),
 		with(ChunkToolArgStreamStart, func(c *Chunk) { c.ToolCallID = "call_1"; c.ToolName = "search" }),
 		with(ChunkToolArgStreamDelta, func(c *Chunk) { c.ToolCallID = "call_1"; c.ArgsDelta = `{"q":"gö` }),
-		with(ChunkToolStart, func(c *Chunk) { c.ToolCallID = "call_1"; c.ToolName = "search"; c.Arguments = json.RawMessage(`{"q":"go","n":[1,2.5e3,null,true]}`) }),
+		with(ChunkToolStart, func(c *Chunk) {
+			c.ToolCallID = "call_1"
+			c.ToolName = "search"
+			c.Arguments = json.RawMessage(`{"q":"go","n":[1,2.5e3,null,true]}`)
+		}),
 		with(ChunkToolEnd, func(c *Chunk) {
 			c.ToolCallID = "call_1"
 			c.ToolName = "search"
@@ -54,7 +58,11 @@ func sampleChunks() []Chunk {
 		with(ChunkStepEnd, func(c *Chunk) { c.Usage = &llm.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3} }),
 		with(ChunkError, func(c *Chunk) { c.Error = &ErrorInfo{Code: "x", Category: "y", Message: "z", Retryable: true} }),
 		with(ChunkOutput, func(c *Chunk) { c.Output = json.RawMessage(`42`) }),
-		with(ChunkRunEnd, func(c *Chunk) { c.Status = StatusFailed; c.CompletionReason = "error"; c.Usage = &llm.Usage{TotalTokens: 9} }),
+		with(ChunkRunEnd, func(c *Chunk) {
+			c.Status = StatusFailed
+			c.CompletionReason = "error"
+			c.Usage = &llm.Usage{TotalTokens: 9}
+		}),
 	}
 }
 
