@@ -35,6 +35,9 @@ const envURL = "HELIX_TEST_POSTGRES_URL"
 func serverURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv(envURL)
+	if u == "" && os.Getenv("HELIX_REQUIRE_BACKENDS") != "" {
+		t.Fatalf("HELIX_REQUIRE_BACKENDS is set but %s is not: the PostgreSQL store tests must run", envURL)
+	}
 	if u == "" {
 		t.Skipf("set %s to run the PostgreSQL tests, e.g. %s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'", envURL, envURL)
 	}

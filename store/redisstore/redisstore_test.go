@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 func testURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("HELIX_TEST_REDIS_URL")
+	if u == "" && os.Getenv("HELIX_REQUIRE_BACKENDS") != "" {
+		t.Fatal("HELIX_REQUIRE_BACKENDS is set but HELIX_TEST_REDIS_URL is not: the Redis store tests must run")
+	}
 	if u == "" {
 		t.Skip("set HELIX_TEST_REDIS_URL (for example redis://127.0.0.1:6379/0) to run the Redis store tests; " +
 			"the tests use keys under a random prefix and delete them afterwards")
