@@ -235,7 +235,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetMaxOpenConns(o.ReadConns)
 	r.SetMaxIdleConns(o.ReadConns)
 	r.SetConnMaxIdleTime(0)
-	s := &Store{o: o, w: w, r: r, ws: newStmts(w), rs: newStmts(r), hub: tail.NewHub(), appq: make(chan *appendReq, 1024),
+	s := &Store{o: o, w: w, r: r, ws: newStmts(w, true), rs: newStmts(r, false), hub: tail.NewHub(), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{})}
 	for _, p := range []struct {
 		stmt **sql.Stmt

@@ -11,11 +11,27 @@ import (
 // every call.
 type stmts struct {
 	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	// inTx reports whether a statement missing from the cache may be
+	// prepared on the database while a transaction holds a connection. It
+	// may for the writer (one transaction at a time, a spare connection);
+	// it must not for the read pool, where every connection may be held
+	// by a transaction waiting for a connection to prepare on: those
+	// prepare on the transaction itself, uncached.
+	inTx bool
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
 }
 
-func newStmts(db *sql.DB) *stmts { return &stmts{db: db, m: make(map[string]*sql.Stmt)} }
+func newStmts(db *sql.DB, inTx bool) *stmts {
+	return &stmts{db: db, inTx: inTx, m: make(map[string]*sql.Stmt)}
+}
+
+// cached returns the cached statement for query, or nil.
+func (c *stmts) cached(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[query]
+}
 
 // get returns the prepared statement for query, preparing it once.
 func (c *stmts) get(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -49,6 +65,12 @@ type txn struct {
 }
 
 func (t txn) stmt(query string) (*sql.Stmt, error) {
+	if !t.c.inTx {
+		if st := t.c.cached(query); st != nil {
+			return t.tx.StmtContext(t.ctx, st), nil
+		}
+		return t.tx.PrepareContext(t.ctx, query)
+	}
 	st, err := t.c.get(t.ctx, query)
 	if err != nil {
 		return nil, err
