@@ -12,6 +12,11 @@ import (
 	"time"
 )
 
+// ErrIdleTimeout is the cause of an [*APIError] for a stream that stopped
+// sending for longer than the adapter's idle timeout. Such an error is
+// retryable.
+var ErrIdleTimeout = errors.New("llm: stream idle timeout")
+
 // APIError is a failure reported by a model provider. Retryable says whether
 // sending the same request again may succeed; callers decide retries from it,
 // never from the message text.

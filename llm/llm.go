@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"iter"
+	"strings"
 )
 
 // Model is a streaming language model. Implementations must be safe for
@@ -67,7 +68,10 @@ type Part struct {
 	Text string `json:"text,omitempty"`
 	// Signature is a provider's signature of a thinking block, kept so that
 	// the block can be sent back verbatim on the next turn.
-	Signature  string      `json:"signature,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	// Redacted marks a thinking block the provider encrypted: Text is empty
+	// and Signature holds the opaque data to send back.
+	Redacted   bool        `json:"redacted,omitempty"`
 	ToolCall   *ToolCall   `json:"toolCall,omitempty"`
 	ToolResult *ToolResult `json:"toolResult,omitempty"`
 	File       *File       `json:"file,omitempty"`
@@ -190,6 +194,49 @@ type Settings struct {
 	TopP            *float64 `json:"topP,omitempty"`
 	StopSequences   []string `json:"stopSequences,omitempty"`
 	Seed            *int64   `json:"seed,omitempty"`
+	// ReasoningEffort asks reasoning models for more or less thinking:
+	// "minimal", "low", "medium" or "high". Empty leaves the default.
+	ReasoningEffort string `json:"reasoningEffort,omitempty"`
+	// ThinkingBudget turns on extended thinking with this many tokens for
+	// providers that take a budget (Anthropic, Gemini). 0 leaves it off.
+	ThinkingBudget int `json:"thinkingBudget,omitempty"`
+	// Cache marks prompt-cache breakpoints for providers with explicit
+	// caching (Anthropic). The zero value caches nothing explicitly;
+	// providers that cache on their own (OpenAI, Gemini) still report
+	// cached tokens in [Usage].
+	Cache CacheStrategy `json:"cache,omitzero"`
+}
+
+// CacheStrategy says where a provider with explicit prompt caching places
+// its cache breakpoints. Each breakpoint caches the whole request prefix up
+// to and including that point.
+type CacheStrategy struct {
+	// System caches the system prompt.
+	System bool `json:"system,omitempty"`
+	// Tools caches the tool definitions (and the system prompt before them).
+	Tools bool `json:"tools,omitempty"`
+	// Messages caches the conversation prefix: everything up to the last
+	// message of the request, so the next turn reads it from the cache.
+	Messages bool `json:"messages,omitempty"`
+	// TTL is the cache lifetime: "" (the provider's default, 5 minutes for
+	// Anthropic) or "1h".
+	TTL string `json:"ttl,omitempty"`
+}
+
+// IsZero reports whether c asks for no caching.
+func (c CacheStrategy) IsZero() bool { return !c.System && !c.Tools && !c.Messages }
+
+// OutputFormat asks the model to answer with JSON that matches a schema
+// (providers' "structured output"). The answer arrives as text.
+type OutputFormat struct {
+	// Name names the schema (letters, digits, _ and -).
+	Name string `json:"name"`
+	// Description tells the model what the object is for.
+	Description string `json:"description,omitempty"`
+	// Schema is the JSON Schema of the answer.
+	Schema json.RawMessage `json:"schema"`
+	// Strict asks for constrained decoding where the provider supports it.
+	Strict bool `json:"strict,omitempty"`
 }
 
 // Request is one model call.
@@ -203,7 +250,9 @@ type Request struct {
 	Messages   []Message
 	Tools      []ToolSpec
 	ToolChoice ToolChoice
-	Settings   Settings
+	// Output, when set, asks for a JSON answer matching a schema.
+	Output   *OutputFormat
+	Settings Settings
 }
 
 // EventType discriminates an [Event].
@@ -215,7 +264,8 @@ const (
 	EventTextDelta EventType = iota + 1
 	// EventThinkingDelta carries Text, a piece of reasoning.
 	EventThinkingDelta
-	// EventThinkingEnd closes a reasoning block; Signature may be set.
+	// EventThinkingEnd closes a reasoning block; Signature may be set, and
+	// Redacted marks an encrypted block whose data is in Signature.
 	EventThinkingEnd
 	// EventToolCallStart announces a tool call: ToolCall.ID and ToolCall.Name.
 	EventToolCallStart
@@ -247,6 +297,7 @@ type Event struct {
 	Type         EventType
 	Text         string
 	Signature    string
+	Redacted     bool
 	ToolCall     ToolCall
 	ArgsDelta    string
 	Usage        Usage
@@ -274,3 +325,20 @@ func (u *Usage) Add(o Usage) {
 
 // IsZero reports whether u counts nothing.
 func (u Usage) IsZero() bool { return u == Usage{} }
+
+// NormalizeArguments turns the argument text a model produced into the
+// Arguments of a [ToolCall]: empty text becomes {}, valid JSON is kept
+// byte for byte, and anything else (a truncated or malformed object) is
+// kept as a JSON string holding the text, so the call still serialises and
+// schema validation reports the problem to the model as a tool error.
+func NormalizeArguments(raw string) json.RawMessage {
+	t := strings.TrimSpace(raw)
+	switch {
+	case t == "":
+		return json.RawMessage("{}")
+	case json.Valid([]byte(t)):
+		return json.RawMessage(t)
+	}
+	b, _ := json.Marshal(raw)
+	return b
+}
