@@ -32,7 +32,6 @@ package memstore
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"net/url"
@@ -178,17 +177,11 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	if err := s.check(ctx, "create session"); err != nil {
 		return err
 	}
-	if rec == nil || rec.ID == "" {
-		return errors.New("memstore: create session: missing session id")
+	prepared, err := store.PrepareNewSession(rec, time.Now())
+	if err != nil {
+		return fmt.Errorf("memstore: create session: %w", err)
 	}
-	c := cloneSession(rec)
-	c.Version = 1
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = time.Now()
-	}
-	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = c.CreatedAt
-	}
+	c := cloneSession(&prepared)
 	sess := &session{
 		id:        c.ID,
 		createdAt: c.CreatedAt,
@@ -229,16 +222,10 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	if c.Session == nil || c.Session.ID == "" {
-		return 0, errors.New("memstore: commit: missing session")
+	if err := c.Validate(); err != nil {
+		return 0, fmt.Errorf("memstore: commit: %w", err)
 	}
 	id := c.Session.ID
-	if c.Run != nil && c.Run.ID == "" {
-		return 0, fmt.Errorf("memstore: commit %q: run without id", id)
-	}
-	if c.Checkpoint != nil && c.Checkpoint.ID == "" {
-		return 0, fmt.Errorf("memstore: commit %q: checkpoint without id", id)
-	}
 	sess, err := s.lookup(op, id)
 	if err != nil {
 		return 0, err
@@ -466,18 +453,16 @@ func (s *Store) ListCheckpoints(ctx context.Context, sessionID string, offset, l
 // zero RequestedAt is set to the current time.
 func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.ControlRequest) error {
 	const op = "request control"
-	if r.Kind != store.ControlInterrupt && r.Kind != store.ControlAbort {
+	r, err := store.PrepareControlRequest(r, time.Now())
+	if err != nil {
 		if err := s.check(ctx, op); err != nil {
 			return err
 		}
-		return fmt.Errorf("memstore: %s %q: invalid kind %q", op, sessionID, r.Kind)
+		return fmt.Errorf("memstore: %s %q: %w", op, sessionID, err)
 	}
 	sess, err := s.enter(ctx, op, sessionID)
 	if err != nil {
 		return err
-	}
-	if r.RequestedAt.IsZero() {
-		r.RequestedAt = time.Now()
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
@@ -595,9 +580,7 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 // SetStreamStatus sets the stream's status and wakes its subscribers.
 func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uint64, status helix.StreamStatus) error {
 	const op = "set stream status"
-	switch status {
-	case helix.StreamActive, helix.StreamPaused, helix.StreamEnded, helix.StreamFailed:
-	default:
+	if !store.ValidStreamStatus(status) {
 		if err := s.check(ctx, op); err != nil {
 			return err
 		}

@@ -27,23 +27,16 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if rec == nil || rec.ID == "" {
-		return errors.New("pgstore: create session: missing session id")
+	c, err := store.PrepareNewSession(rec, time.Now())
+	if err != nil {
+		return fmt.Errorf("pgstore: create session: %w", err)
 	}
 	for _, f := range [...]struct{ what, v string }{
-		{"session id", rec.ID}, {"principal", rec.Principal}, {"agent type", rec.AgentType}, {"status", string(rec.Status)},
+		{"session id", c.ID}, {"principal", c.Principal}, {"agent type", c.AgentType}, {"status", string(c.Status)},
 	} {
 		if !validText(f.v) {
 			return badText(op, f.what, f.v)
 		}
-	}
-	c := *rec
-	c.Version = 1
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = time.Now()
-	}
-	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = c.CreatedAt
 	}
 	data, err := json.Marshal(&c)
 	if err != nil {
@@ -111,8 +104,8 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	if c.Session == nil || c.Session.ID == "" {
-		return 0, errors.New("pgstore: commit: missing session")
+	if err := c.Validate(); err != nil {
+		return 0, fmt.Errorf("pgstore: commit: %w", err)
 	}
 	rec := c.Session
 	id := rec.ID
@@ -125,12 +118,6 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 		if !validText(f.v) {
 			return 0, badText(op, f.what, f.v)
 		}
-	}
-	if c.Run != nil && c.Run.ID == "" {
-		return 0, fmt.Errorf("pgstore: commit %q: run without id", id)
-	}
-	if c.Checkpoint != nil && c.Checkpoint.ID == "" {
-		return 0, fmt.Errorf("pgstore: commit %q: checkpoint without id", id)
 	}
 
 	recData, err := json.Marshal(rec)
@@ -490,14 +477,12 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if r.Kind != store.ControlInterrupt && r.Kind != store.ControlAbort {
-		return fmt.Errorf("pgstore: %s %q: invalid kind %q", op, sessionID, r.Kind)
+	r, err := store.PrepareControlRequest(r, time.Now())
+	if err != nil {
+		return fmt.Errorf("pgstore: %s %q: %w", op, sessionID, err)
 	}
 	if !validText(sessionID) {
 		return notFound(op, sessionID)
-	}
-	if r.RequestedAt.IsZero() {
-		r.RequestedAt = time.Now()
 	}
 	data, err := json.Marshal(&r)
 	if err != nil {

@@ -483,15 +483,6 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 
 var binaryBE = binary.BigEndian
 
-// validStatus checks a stream status value.
-func validStatus(st helix.StreamStatus) bool {
-	switch st {
-	case helix.StreamActive, helix.StreamPaused, helix.StreamEnded, helix.StreamFailed:
-		return true
-	}
-	return false
-}
-
 // SetStreamStatus sets the stream's status and wakes its subscribers, in
 // every process.
 func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uint64, status helix.StreamStatus) error {
@@ -499,7 +490,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if !validStatus(status) {
+	if !store.ValidStreamStatus(status) {
 		return fmt.Errorf("pgstore: %s %q: invalid status %q", op, sessionID, status)
 	}
 	if !validText(sessionID) {

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -34,16 +33,9 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if rec == nil || rec.ID == "" {
-		return errors.New("redisstore: create session: missing session id")
-	}
-	c := *rec
-	c.Version = 1
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = time.Now()
-	}
-	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = c.CreatedAt
+	c, err := store.PrepareNewSession(rec, time.Now())
+	if err != nil {
+		return fmt.Errorf("redisstore: create session: %w", err)
 	}
 	data, err := json.Marshal(&c)
 	if err != nil {
@@ -111,16 +103,10 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	if c.Session == nil || c.Session.ID == "" {
-		return 0, errors.New("redisstore: commit: missing session")
+	if err := c.Validate(); err != nil {
+		return 0, fmt.Errorf("redisstore: commit: %w", err)
 	}
 	id := c.Session.ID
-	if c.Run != nil && c.Run.ID == "" {
-		return 0, fmt.Errorf("redisstore: commit %q: run without id", id)
-	}
-	if c.Checkpoint != nil && c.Checkpoint.ID == "" {
-		return 0, fmt.Errorf("redisstore: commit %q: checkpoint without id", id)
-	}
 	rec := *c.Session
 	rec.Version = c.ExpectedVersion + 1
 	rec.UpdatedAt = time.Now()
@@ -440,11 +426,9 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if r.Kind != store.ControlInterrupt && r.Kind != store.ControlAbort {
-		return fmt.Errorf("redisstore: %s %q: invalid kind %q", op, sessionID, r.Kind)
-	}
-	if r.RequestedAt.IsZero() {
-		r.RequestedAt = time.Now()
+	r, err := store.PrepareControlRequest(r, time.Now())
+	if err != nil {
+		return fmt.Errorf("redisstore: %s %q: %w", op, sessionID, err)
 	}
 	data, err := json.Marshal(&r)
 	if err != nil {

@@ -330,15 +330,6 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 	return chunks, nil
 }
 
-// validStatus reports whether st is a stream status.
-func validStatus(st helix.StreamStatus) bool {
-	switch st {
-	case helix.StreamActive, helix.StreamPaused, helix.StreamEnded, helix.StreamFailed:
-		return true
-	}
-	return false
-}
-
 // SetStreamStatus sets the stream's status and, if it changed, wakes its
 // subscribers (in every store sharing the prefix).
 func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uint64, status helix.StreamStatus) error {
@@ -346,7 +337,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if !validStatus(status) {
+	if !store.ValidStreamStatus(status) {
 		return fmt.Errorf("redisstore: %s %q: invalid status %q", op, sessionID, status)
 	}
 	err := s.run(ctx, statusScript, s.keys(sessionID).both(), strconv.FormatUint(fence, 10), string(status),

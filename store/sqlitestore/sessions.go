@@ -91,16 +91,9 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if rec == nil || rec.ID == "" {
-		return errors.New("sqlitestore: create session: missing session id")
-	}
-	c := *rec
-	c.Version = 1
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = time.Now()
-	}
-	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = c.CreatedAt
+	c, err := store.PrepareNewSession(rec, time.Now())
+	if err != nil {
+		return fmt.Errorf("sqlitestore: create session: %w", err)
 	}
 	data, err := json.Marshal(&c)
 	if err != nil {
@@ -151,16 +144,10 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	if c.Session == nil || c.Session.ID == "" {
-		return 0, errors.New("sqlitestore: commit: missing session")
+	if err := c.Validate(); err != nil {
+		return 0, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	id := c.Session.ID
-	if c.Run != nil && c.Run.ID == "" {
-		return 0, fmt.Errorf("sqlitestore: commit %q: run without id", id)
-	}
-	if c.Checkpoint != nil && c.Checkpoint.ID == "" {
-		return 0, fmt.Errorf("sqlitestore: commit %q: checkpoint without id", id)
-	}
 	// Encode outside the transaction.
 	msgs := make([][]byte, len(c.Messages))
 	for i := range c.Messages {
@@ -451,11 +438,9 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	if r.Kind != store.ControlInterrupt && r.Kind != store.ControlAbort {
-		return fmt.Errorf("sqlitestore: %s %q: invalid kind %q", op, sessionID, r.Kind)
-	}
-	if r.RequestedAt.IsZero() {
-		r.RequestedAt = time.Now()
+	r, err := store.PrepareControlRequest(r, time.Now())
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %s %q: %w", op, sessionID, err)
 	}
 	data, err := json.Marshal(&r)
 	if err != nil {

@@ -63,7 +63,6 @@ import (
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/store"
 	"github.com/helix-agents/helix-go/store/internal/tail"
 )
@@ -181,8 +180,9 @@ type Store struct {
 	// appenderDone is closed when the group-commit writer has stopped.
 	appenderDone chan struct{}
 	// Statements of the group-commit writer, prepared on the write
-	// connection.
-	selStream, insChunk, updLast *sql.Stmt
+	// connection. insChunks[i] inserts insRows[i] chunks in one statement.
+	selStream, updLast *sql.Stmt
+	insChunks          [len(insRows)]*sql.Stmt
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
@@ -242,7 +242,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		sql  string
 	}{
 		{&s.selStream, `SELECT sid, fence, last_seq FROM sessions WHERE id = ?`},
-		{&s.insChunk, `INSERT INTO chunks (sid, seq, data) VALUES (?, ?, ?)`},
+		{&s.insChunks[0], insertChunksSQL(insRows[0])},
+		{&s.insChunks[1], insertChunksSQL(insRows[1])},
+		{&s.insChunks[2], insertChunksSQL(insRows[2])},
+		{&s.insChunks[3], insertChunksSQL(insRows[3])},
 		{&s.updLast, `UPDATE sessions SET last_seq = ? WHERE sid = ?`},
 	} {
 		if *p.stmt, err = w.PrepareContext(ctx, p.sql); err != nil {
@@ -346,13 +349,4 @@ func (s *Store) poll(conn *sql.Conn) {
 			s.hub.NotifyAll()
 		}
 	}
-}
-
-// streamStatus checks a stream status value.
-func validStatus(st helix.StreamStatus) bool {
-	switch st {
-	case helix.StreamActive, helix.StreamPaused, helix.StreamEnded, helix.StreamFailed:
-		return true
-	}
-	return false
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"runtime"
+	"strings"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/store"
@@ -128,6 +129,21 @@ func (s *Store) appender() {
 	}
 }
 
+// insRows are the row counts of the multi-row chunk inserts, largest
+// first: a flush writes its rows in as few statements as these allow, since
+// each statement execution costs far more than a row.
+var insRows = [...]int{64, 16, 4, 1}
+
+// insertChunksSQL returns an INSERT of n chunk rows.
+func insertChunksSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO chunks (sid, seq, data) VALUES (?, ?, ?)`)
+	for range n - 1 {
+		b.WriteString(`, (?, ?, ?)`)
+	}
+	return b.String()
+}
+
 // flush writes a batch of appends in one transaction and answers each.
 func (s *Store) flush(batch []*appendReq) {
 	results := make([]appendRes, len(batch))
@@ -141,7 +157,8 @@ func (s *Store) flush(batch []*appendReq) {
 			return err
 		}
 		defer tx.Rollback()
-		sel, ins, upd := tx.Stmt(s.selStream), tx.Stmt(s.insChunk), tx.Stmt(s.updLast)
+		sel, upd := tx.Stmt(s.selStream), tx.Stmt(s.updLast)
+		var rows []any // sid, seq, data of every chunk to insert
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				results[i].err = err
@@ -161,9 +178,7 @@ func (s *Store) flush(batch []*appendReq) {
 				continue
 			}
 			for j, d := range r.data {
-				if _, err := ins.ExecContext(ctx, sid, last+1+int64(j), d); err != nil {
-					return err
-				}
+				rows = append(rows, sid, last+1+int64(j), d)
 			}
 			last += int64(len(r.data))
 			if _, err := upd.ExecContext(ctx, last, sid); err != nil {
@@ -171,6 +186,18 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 			results[i].last = last
 			touched = append(touched, r.id)
+		}
+		for k, n := range insRows {
+			var ins *sql.Stmt
+			for len(rows) >= 3*n {
+				if ins == nil {
+					ins = tx.Stmt(s.insChunks[k])
+				}
+				if _, err := ins.ExecContext(ctx, rows[:3*n]...); err != nil {
+					return err
+				}
+				rows = rows[3*n:]
+			}
 		}
 		return tx.Commit()
 	}()
@@ -225,7 +252,7 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 // SetStreamStatus sets the stream's status.
 func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uint64, status helix.StreamStatus) error {
 	const op = "set stream status"
-	if !validStatus(status) {
+	if !store.ValidStreamStatus(status) {
 		if err := s.check(ctx, op); err != nil {
 			return err
 		}
