@@ -56,6 +56,9 @@ type Case struct {
 	Check func(t *testing.T, h *Harness, calls []Call)
 	// WantError says the call fails (no well-formedness check).
 	WantError bool
+	// Reasoning marks a case that needs a reasoning model: its requests
+	// name Harness.ReasoningModel when the harness sets one.
+	Reasoning bool
 }
 
 func userReq(text string) *llm.Request {
@@ -201,7 +204,7 @@ func Cases() []Case {
 			},
 		},
 		{
-			Name: "reasoning", Doc: "a reasoning request reports its thinking (text or token count)", Calls: 1, Recordable: true,
+			Name: "reasoning", Doc: "a reasoning request reports its thinking (text or token count)", Calls: 1, Recordable: true, Reasoning: true,
 			Request: func(int, []Call) *llm.Request {
 				r := userReq("What is 17 * 23? Think it through, then give just the number.")
 				r.Settings.ReasoningEffort = "low"
@@ -252,10 +255,10 @@ func Cases() []Case {
 			},
 		},
 		{
-			Name: "unauthorized", Doc: "401 is a non-retryable APIError", Calls: 1, WantError: true, Recordable: true, BadKey: true,
+			Name: "unauthorized", Doc: "a wrong key is a non-retryable APIError (401, or the provider's status for it)", Calls: 1, WantError: true, Recordable: true, BadKey: true,
 			Request: func(int, []Call) *llm.Request { return userReq("Say hello in five words or fewer.") },
 			Check: func(t *testing.T, h *Harness, c []Call) {
-				wantAPIError(t, h, c[0], 401, false)
+				wantAPIError(t, h, c[0], h.badKeyStatus(), false)
 			},
 		},
 		{

@@ -82,6 +82,10 @@ type Harness struct {
 	Provider string
 	// Model is the model name the cassettes were recorded with.
 	Model string
+	// ReasoningModel, when set, is the model the cases marked Reasoning
+	// ask for (in Settings.Model), for providers whose Model cannot reason
+	// (OpenAI's gpt-4o-mini rejects reasoning_effort).
+	ReasoningModel string
 	// Dir holds the cassettes and transcripts (default testdata/cassettes).
 	Dir string
 	// New returns the adapter configured by c.
@@ -98,9 +102,19 @@ type Harness struct {
 	// suite cannot know each wire format. It must check at least the tool
 	// result, tool choice, output format, cache and reasoning encodings.
 	CheckRequest func(t *testing.T, caseName string, i int, body []byte)
+	// BadKeyStatus is the HTTP status the provider answers a wrong key
+	// with: 0 means 401; Gemini answers 400 (API_KEY_INVALID).
+	BadKeyStatus int
 	// Malformed is a stream event the provider's parser must reject; it is
 	// spliced into a good stream between two events.
 	Malformed []byte
+}
+
+func (h *Harness) badKeyStatus() int {
+	if h.BadKeyStatus == 0 {
+		return 401
+	}
+	return h.BadKeyStatus
 }
 
 func (h *Harness) dir() string {
@@ -275,13 +289,15 @@ func wantCall(t *testing.T, tc llm.ToolCall, city string) {
 	}
 }
 
-// wantInBody checks that the request (body or path) mentions each string.
+// wantInBody checks that the request (body or path) mentions each string,
+// as is (JSON structure, such as a schema's `"country"` key) or escaped
+// inside a JSON string.
 func wantInBody(t *testing.T, c Call, subs ...string) {
 	t.Helper()
 	for _, s := range subs {
 		enc, _ := json.Marshal(s)
 		inner := string(enc[1 : len(enc)-1])
-		if !strings.Contains(string(c.Body), inner) && !strings.Contains(c.Path, s) {
+		if !strings.Contains(string(c.Body), inner) && !strings.Contains(string(c.Body), s) && !strings.Contains(c.Path, s) {
 			t.Errorf("request does not carry %q", s)
 		}
 	}

@@ -184,6 +184,9 @@ func (h *Harness) runCase(t *testing.T, c Case) {
 	var calls []Call
 	for i := range c.Calls {
 		req := c.Request(i, calls)
+		if c.Reasoning && h.ReasoningModel != "" && req.Settings.Model == "" {
+			req.Settings.Model = h.ReasoningModel
+		}
 		evs, err := collect(t, t.Context(), m, req, 10*time.Second)
 		rp.mu.Lock()
 		if len(rp.calls) != i+1 {
@@ -422,11 +425,16 @@ func (h *Harness) malformed(t *testing.T) {
 	rp := newReplay()
 	rp.recs = []*Recording{rec}
 	rp.shape = func(b []byte) []byte {
-		i := bytes.Index(b[len(b)/3:], []byte("\n\n"))
+		from := len(b) / 3
+		sep := []byte("\n\n")
+		i := bytes.Index(b[from:], sep)
+		if j := bytes.Index(b[from:], []byte("\r\n\r\n")); j >= 0 && (i < 0 || j < i) {
+			i, sep = j, []byte("\r\n\r\n")
+		}
 		if i < 0 {
 			t.Fatal("cassette has no event boundary")
 		}
-		i += len(b)/3 + 2
+		i += from + len(sep)
 		out := append([]byte{}, b[:i]...)
 		out = append(out, h.Malformed...)
 		return append(out, b[i:]...)
