@@ -45,6 +45,12 @@ func (m *Model) params(req *llm.Request) (sdk.MessageNewParams, error) {
 	if derived {
 		budget = effortBudget(s.ReasoningEffort)
 	}
+	if forced := req.ToolChoice.Mode; forced == llm.ToolChoiceRequired || forced == llm.ToolChoiceTool {
+		// The API refuses extended thinking with a forced tool choice (the
+		// runtime forces __finish__ for structured output): the forced
+		// call is made without thinking rather than failing with a 400.
+		budget = 0
+	}
 	maxTokens := int64(max(s.MaxOutputTokens, 0))
 	switch {
 	case maxTokens == 0:

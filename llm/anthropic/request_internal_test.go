@@ -66,6 +66,13 @@ func TestParams(t *testing.T) {
 				"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}`,
 		},
 		{
+			name: "forced tool choice drops thinking",
+			req: llm.Request{Messages: []llm.Message{user}, Tools: []llm.ToolSpec{weather},
+				ToolChoice: llm.ToolChoice{Mode: llm.ToolChoiceTool, Name: "get_weather"}, Settings: llm.Settings{ThinkingBudget: 2000}},
+			want: `{"model":"claude-sonnet-4-5","max_tokens":4096,"tool_choice":{"type":"tool","name":"get_weather"},"tools":[` + weatherJSON + `],
+				"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}`,
+		},
+		{
 			name: "effort medium",
 			req:  llm.Request{Messages: []llm.Message{user}, Settings: llm.Settings{ReasoningEffort: "medium"}},
 			want: `{"model":"claude-sonnet-4-5","max_tokens":8192,"thinking":{"type":"enabled","budget_tokens":4096},
