@@ -304,13 +304,18 @@ type Event struct {
 	FinishReason FinishReason
 }
 
-// Usage counts tokens. Cached and reasoning tokens are included in the
-// prompt and completion counts respectively, as providers report them.
+// Usage counts tokens. Cached (read from the prompt cache) and cache-write
+// tokens are included in PromptTokens, reasoning tokens in
+// CompletionTokens, as providers report them.
 type Usage struct {
 	PromptTokens     int64 `json:"promptTokens"`
 	CompletionTokens int64 `json:"completionTokens"`
 	ReasoningTokens  int64 `json:"reasoningTokens,omitempty"`
-	CachedTokens     int64 `json:"cachedTokens,omitempty"`
+	// CachedTokens are prompt tokens read from the prompt cache.
+	CachedTokens int64 `json:"cachedTokens,omitempty"`
+	// CacheWriteTokens are prompt tokens written to the prompt cache
+	// (providers that bill cache writes separately, such as Anthropic).
+	CacheWriteTokens int64 `json:"cacheWriteTokens,omitempty"`
 	TotalTokens      int64 `json:"totalTokens"`
 }
 
@@ -320,6 +325,7 @@ func (u *Usage) Add(o Usage) {
 	u.CompletionTokens += o.CompletionTokens
 	u.ReasoningTokens += o.ReasoningTokens
 	u.CachedTokens += o.CachedTokens
+	u.CacheWriteTokens += o.CacheWriteTokens
 	u.TotalTokens += o.TotalTokens
 }
 

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	sdk "github.com/anthropics/anthropic-sdk-go"
@@ -132,11 +133,11 @@ func cacheControl(c llm.CacheStrategy) (sdk.CacheControlEphemeralParam, error) {
 }
 
 // messages maps the conversation. Tool messages become user messages of
-// tool_result blocks, consecutive ones merged; messages left without
-// content are dropped.
+// tool_result blocks; consecutive user and tool messages are merged into one
+// user turn (as Anthropic would), its tool_result blocks first; messages
+// left without content are dropped.
 func messages(msgs []llm.Message) ([]sdk.MessageParam, error) {
 	out := make([]sdk.MessageParam, 0, len(msgs))
-	prevTool := false
 	for i := range msgs {
 		msg := &msgs[i]
 		var blocks []sdk.ContentBlockParamUnion
@@ -157,16 +158,35 @@ func messages(msgs []llm.Message) ([]sdk.MessageParam, error) {
 		if len(blocks) == 0 {
 			continue
 		}
-		isTool := msg.Role == llm.RoleTool
-		if isTool && prevTool {
+		if role == sdk.MessageParamRoleUser && len(out) > 0 && out[len(out)-1].Role == sdk.MessageParamRoleUser {
 			last := &out[len(out)-1]
 			last.Content = append(last.Content, blocks...)
 			continue
 		}
-		prevTool = isTool
 		out = append(out, sdk.MessageParam{Role: role, Content: blocks})
 	}
+	for i := range out {
+		if out[i].Role == sdk.MessageParamRoleUser {
+			toolResultsFirst(out[i].Content)
+		}
+	}
 	return out, nil
+}
+
+// toolResultsFirst moves the tool_result blocks of a user turn ahead of its
+// other blocks, keeping the order within each group: Anthropic rejects a
+// user turn whose tool results do not come first.
+func toolResultsFirst(blocks []sdk.ContentBlockParamUnion) {
+	slices.SortStableFunc(blocks, func(a, b sdk.ContentBlockParamUnion) int {
+		ra, rb := a.OfToolResult != nil, b.OfToolResult != nil
+		switch {
+		case ra && !rb:
+			return -1
+		case rb && !ra:
+			return 1
+		}
+		return 0
+	})
 }
 
 // userBlocks maps the parts of a user or tool message.

@@ -133,8 +133,28 @@ func TestParams(t *testing.T) {
 					{"type":"tool_use","id":"t2","name":"get_weather","input":{}}]},
 				{"role":"user","content":[
 					{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"{\"tempC\":18}"}]},
-					{"type":"tool_result","tool_use_id":"t2","is_error":true,"content":[{"type":"text","text":"bad arguments"}]}]},
-				{"role":"user","content":[{"type":"text","text":"and now?"}]}]}`,
+					{"type":"tool_result","tool_use_id":"t2","is_error":true,"content":[{"type":"text","text":"bad arguments"}]},
+					{"type":"text","text":"and now?"}]}]}`,
+		},
+		{
+			name: "tool results first in a merged user turn",
+			req: llm.Request{Messages: []llm.Message{
+				user,
+				{Role: llm.RoleAssistant, Parts: []llm.Part{call("t1", `{"city":"Paris"}`), call("t2", `{"city":"Rome"}`)}},
+				{Role: llm.RoleUser, Parts: []llm.Part{llm.TextPart("note"), result("t1", `"sunny"`, false).Parts[0]}},
+				llm.UserMessage("also"),
+				result("t2", `"rain"`, false),
+			}},
+			want: `{"model":"claude-sonnet-4-5","max_tokens":4096,"messages":[
+				{"role":"user","content":[{"type":"text","text":"hi"}]},
+				{"role":"assistant","content":[
+					{"type":"tool_use","id":"t1","name":"get_weather","input":{"city":"Paris"}},
+					{"type":"tool_use","id":"t2","name":"get_weather","input":{"city":"Rome"}}]},
+				{"role":"user","content":[
+					{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"sunny"}]},
+					{"type":"tool_result","tool_use_id":"t2","content":[{"type":"text","text":"rain"}]},
+					{"type":"text","text":"note"},
+					{"type":"text","text":"also"}]}]}`,
 		},
 		{
 			name: "empty parts and messages dropped",
@@ -144,8 +164,7 @@ func TestParams(t *testing.T) {
 				result("t1", `""`, false),
 			}},
 			want: `{"model":"claude-sonnet-4-5","max_tokens":4096,"messages":[
-				{"role":"user","content":[{"type":"text","text":"hi"}]},
-				{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1"}]}]}`,
+				{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1"},{"type":"text","text":"hi"}]}]}`,
 		},
 		{
 			name: "files",

@@ -244,6 +244,7 @@ func (d *decoder) usage() llm.Usage {
 	u := llm.Usage{
 		PromptTokens:     nn(d.input) + nn(d.cacheRead) + nn(d.cacheWrite),
 		CachedTokens:     nn(d.cacheRead),
+		CacheWriteTokens: nn(d.cacheWrite),
 		CompletionTokens: nn(d.output),
 	}
 	u.ReasoningTokens = min(nn(d.thinking), u.CompletionTokens)

@@ -252,7 +252,7 @@ func TestStreamEvents(t *testing.T) {
 				`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":50}}`,
 				msgStop),
 			want: []llm.Event{text("a"),
-				{Type: llm.EventUsage, Usage: llm.Usage{PromptTokens: 412, CachedTokens: 300, CompletionTokens: 50, ReasoningTokens: 25, TotalTokens: 462}},
+				{Type: llm.EventUsage, Usage: llm.Usage{PromptTokens: 412, CachedTokens: 300, CacheWriteTokens: 100, CompletionTokens: 50, ReasoningTokens: 25, TotalTokens: 462}},
 				finish(llm.FinishStop)},
 		},
 		{

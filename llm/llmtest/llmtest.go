@@ -185,8 +185,10 @@ func (c *Call) Answer() Answer {
 	return a
 }
 
-// wellFormed checks the event grammar every successful answer obeys.
-func wellFormed(t *testing.T, evs []llm.Event) {
+// wellFormed checks the event grammar every successful answer obeys. When
+// h declares ToolArgDeltas, every completed tool call must also have been
+// started and have streamed its arguments in at least one delta.
+func wellFormed(t *testing.T, h *Harness, evs []llm.Event) {
 	t.Helper()
 	started := map[string]string{}
 	deltas := map[string]string{}
@@ -223,6 +225,14 @@ func wellFormed(t *testing.T, evs []llm.Event) {
 				t.Errorf("event %d: tool call id %q completed twice", i, tc.ID)
 			}
 			done[tc.ID] = true
+			if h.Caps.ToolArgDeltas {
+				if _, ok := started[tc.ID]; !ok {
+					t.Errorf("event %d: tool call %q completed without an EventToolCallStart (Caps.ToolArgDeltas)", i, tc.ID)
+				}
+				if _, ok := deltas[tc.ID]; !ok {
+					t.Errorf("event %d: tool call %q completed without an EventToolCallDelta (Caps.ToolArgDeltas)", i, tc.ID)
+				}
+			}
 			if name, ok := started[tc.ID]; ok && name != tc.Name {
 				t.Errorf("event %d: tool call %q started as %q, completed as %q", i, tc.ID, name, tc.Name)
 			}

@@ -211,7 +211,7 @@ func (h *Harness) runCase(t *testing.T, c Case) {
 			if err != nil {
 				t.Fatalf("call %d: %v", i+1, err)
 			}
-			wellFormed(t, evs)
+			wellFormed(t, h, evs)
 		}
 		h.CheckRequest(t, c.Name, i, call.Body)
 		golden(t, filepath.Join(h.dir(), fmt.Sprintf("%s.%d.events", c.Name, i+1)), transcript(evs, err))
@@ -345,20 +345,33 @@ func (h *Harness) consumerStopsEarly(t *testing.T) {
 	rp.recs, rp.stall = []*Recording{rec}, len(rec.Body)/2
 	m := h.model(t, h.start(t, rp))
 	done := make(chan struct{})
+	var sawText bool
+	var streamErr error
 	go func() {
 		defer close(done)
 		for ev, err := range m.Stream(t.Context(), streamedReq()) {
-			if err != nil || ev.Type == llm.EventTextDelta {
+			if err != nil {
+				streamErr = err
+				break
+			}
+			if ev.Type == llm.EventTextDelta {
+				sawText = true
 				break
 			}
 		}
 	}()
-	for _, ch := range []<-chan struct{}{done, rp.gone} {
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("stopping iteration did not end the call and release the connection within 5s")
-		}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stopping iteration did not end the call within 5s")
+	}
+	if !sawText {
+		t.Fatalf("Stream ended before any text delta (err %v); the consumer never got to stop early", streamErr)
+	}
+	select {
+	case <-rp.gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stopping iteration did not release the connection within 5s")
 	}
 }
 
@@ -398,15 +411,23 @@ func (h *Harness) truncated(t *testing.T) {
 			rp.shape = func(b []byte) []byte { return b[:cut] }
 			m := h.model(t, h.start(t, rp))
 			evs, err := collect(t, t.Context(), m, streamedReq(), 5*time.Second)
-			if frac <= 0.6 {
+			if err != nil {
 				var ae *llm.APIError
 				if !errors.As(err, &ae) {
-					t.Fatalf("stream cut at %d/%d ended with %v; want an *llm.APIError", cut, n, err)
+					t.Fatalf("stream cut at %d/%d ended with %v (%T); want an *llm.APIError", cut, n, err, err)
 				}
+				if ae.Provider != h.Provider {
+					t.Errorf("APIError.Provider = %q; want %q", ae.Provider, h.Provider)
+				}
+				if frac <= 0.6 && (!ae.Retryable || !llm.IsRetryable(err)) {
+					t.Errorf("stream cut at %d/%d ended with non-retryable %v; a truncated stream is retryable", cut, n, err)
+				}
+			} else if frac <= 0.6 {
+				t.Fatalf("stream cut at %d/%d succeeded; want a retryable *llm.APIError", cut, n)
 			}
 			if err == nil {
 				// Cut after the answer was complete: it must be whole.
-				wellFormed(t, evs)
+				wellFormed(t, h, evs)
 			}
 			for _, ev := range evs {
 				if ev.Type == llm.EventFinish && err != nil {
@@ -444,6 +465,8 @@ func (h *Harness) malformed(t *testing.T) {
 	var ae *llm.APIError
 	if !errors.As(err, &ae) || ae.Provider != h.Provider {
 		t.Errorf("malformed event: got %v; want an %s *llm.APIError", err, h.Provider)
+	} else if ae.Retryable || llm.IsRetryable(err) {
+		t.Errorf("malformed event: got retryable %v; an event the adapter cannot read is not retryable (httpx.Malformed)", err)
 	}
 	if err != nil && strings.Contains(err.Error(), TestKey) {
 		t.Errorf("error reveals the key")

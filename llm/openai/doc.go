@@ -18,11 +18,17 @@
 // MP3 audio as input_audio. Assistant messages carry their text and tool
 // calls; every tool result becomes a "tool" message with its tool_call_id
 // and [llm.ToolResult.Text] as content. Thinking parts are dropped: Chat
-// Completions takes no reasoning input. Tools are function tools (strict
-// when [llm.ToolSpec.Strict]); the tool choice is sent as "none",
+// Completions takes no reasoning input. Tools are function tools; the tool choice is sent as "none",
 // "required" or a named function, and left to the API's default for
 // [llm.ToolChoiceAuto]. [llm.Request.Output] becomes a json_schema
-// response_format. Settings map to model, temperature, top_p, seed, stop,
+// response_format. [llm.ToolSpec.Strict] and [llm.OutputFormat.Strict] send
+// strict true only when the schema is one OpenAI's strict mode accepts:
+// every object, at any depth (properties, items, anyOf, $defs), lists all
+// its properties in required and sets additionalProperties to false, and
+// no unsupported keyword (allOf, oneOf, not, if/then/else,
+// patternProperties, …) appears. Otherwise, as for a schema that leaves
+// optional fields out of required, strict is sent false and the schema is
+// still sent, since a strict request would be refused. Settings map to model, temperature, top_p, seed, stop,
 // max_completion_tokens (max_tokens with [Options.LegacyMaxTokens]) and
 // reasoning_effort. OpenAI caches prompts on its own: a non-zero
 // [llm.Settings.Cache] only sends the session id as prompt_cache_key, to
@@ -46,7 +52,10 @@
 // tool calls without ids get deterministic ones ("call_<n>", numbered
 // across the conversation), an id the answer or the conversation already
 // used is made unique, a tool-call delta without an index continues the
-// last call unless it brings a new id, usage may come in the last chunk or
+// last call unless it brings a new id, a delta naming a function when its
+// call is already named starts a new call (for servers that send every
+// call at index 0 or without an index, with repeated or missing ids) unless
+// the same name comes again before that call's arguments are complete, usage may come in the last chunk or
 // not at all, unknown fields and usage-only chunks with no choices are
 // ignored, and reasoning text in a delta's "reasoning_content" or
 // "reasoning" field (llama.cpp, vLLM's reasoning parsers, DeepSeek,
@@ -69,5 +78,6 @@
 // (not retryable). A cancelled context ends the stream with the context's
 // error. Requests this package cannot encode (an unknown role, a file type
 // Chat Completions does not take, a tool choice naming no offered tool)
-// fail with a plain error before anything is sent.
+// fail before anything is sent with a non-retryable APIError (Status 0,
+// Message "invalid request: …").
 package openai

@@ -278,3 +278,10 @@ func isDone(line []byte) bool {
 	v = bytes.TrimPrefix(v, []byte(" "))
 	return bytes.HasPrefix(v, []byte("[DONE]"))
 }
+
+// invalid returns the non-retryable error for a request the adapter cannot
+// encode, the same kind the other adapters return.
+func invalid(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &llm.APIError{Provider: provider, Message: "invalid request: " + err.Error(), Err: err}
+}

@@ -147,7 +147,7 @@ func New(opts Options) (*Model, error) {
 func (m *Model) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Event, error] {
 	return func(yield func(llm.Event, error) bool) {
 		if req == nil {
-			yield(llm.Event{}, errors.New("openai: nil request"))
+			yield(llm.Event{}, invalid("nil request"))
 			return
 		}
 		params, err := m.params(req)

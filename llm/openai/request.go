@@ -35,7 +35,7 @@ func (m *Model) params(req *llm.Request) (sdk.ChatCompletionNewParams, error) {
 	for i := range req.Messages {
 		msgs, err := messages(&req.Messages[i])
 		if err != nil {
-			return p, fmt.Errorf("openai: message %d: %w", i, err)
+			return p, invalid("message %d: %w", i, err)
 		}
 		p.Messages = append(p.Messages, msgs...)
 	}
@@ -45,14 +45,16 @@ func (m *Model) params(req *llm.Request) (sdk.ChatCompletionNewParams, error) {
 		if t.Description != "" {
 			fd.Description = sdk.String(t.Description)
 		}
-		if t.Strict {
-			fd.Strict = sdk.Bool(true)
-		}
-		schema, err := schemaObject(t.InputSchema)
+		schema, err := schemaObject(t.InputSchema, t.Strict)
 		if err != nil {
-			return p, fmt.Errorf("openai: tool %q: input schema: %w", t.Name, err)
+			return p, invalid("tool %q: input schema: %w", t.Name, err)
 		}
 		fd.Parameters = schema
+		if t.Strict {
+			// Strict mode rejects a schema it cannot enforce: ask for it only
+			// when the schema qualifies (see strictSchema).
+			fd.Strict = sdk.Bool(strictSchema(schema))
+		}
 		p.Tools = append(p.Tools, sdk.ChatCompletionFunctionTool(fd))
 	}
 	if err := toolChoice(&p, req); err != nil {
@@ -61,7 +63,7 @@ func (m *Model) params(req *llm.Request) (sdk.ChatCompletionNewParams, error) {
 
 	if o := req.Output; o != nil {
 		if !json.Valid(o.Schema) {
-			return p, fmt.Errorf("openai: output %q: schema is not JSON", o.Name)
+			return p, invalid("output %q: schema is not JSON", o.Name)
 		}
 		name := o.Name
 		if name == "" {
@@ -72,7 +74,7 @@ func (m *Model) params(req *llm.Request) (sdk.ChatCompletionNewParams, error) {
 			js.Description = sdk.String(o.Description)
 		}
 		if o.Strict {
-			js.Strict = sdk.Bool(true)
+			js.Strict = sdk.Bool(strictSchema(json.RawMessage(o.Schema)))
 		}
 		p.ResponseFormat.OfJSONSchema = &shared.ResponseFormatJSONSchemaParam{JSONSchema: js}
 	}
@@ -219,9 +221,14 @@ func filePart(f *llm.File) (sdk.ChatCompletionContentPartUnionParam, error) {
 // schemaObject decodes a tool's JSON Schema object. Its members are kept
 // as raw JSON, which the SDK sends byte for byte (it would turn a
 // json.Number into a string, and float64 loses large integers). An empty
-// schema is an object without properties.
-func schemaObject(raw json.RawMessage) (shared.FunctionParameters, error) {
+// schema is an object without properties; for a strict tool it also says
+// so in the terms strict mode requires.
+func schemaObject(raw json.RawMessage, strict bool) (shared.FunctionParameters, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
+		if strict {
+			return shared.FunctionParameters{"type": "object", "properties": map[string]any{},
+				"required": []string{}, "additionalProperties": false}, nil
+		}
 		return shared.FunctionParameters{"type": "object", "properties": map[string]any{}}, nil
 	}
 	var members map[string]json.RawMessage
@@ -250,16 +257,130 @@ func toolChoice(p *sdk.ChatCompletionNewParams, req *llm.Request) error {
 		}
 	case llm.ToolChoiceRequired:
 		if len(req.Tools) == 0 {
-			return fmt.Errorf("openai: tool choice %q but the request offers no tools", tc.Mode)
+			return invalid("tool choice %q but the request offers no tools", tc.Mode)
 		}
 		p.ToolChoice.OfAuto = sdk.String("required")
 	case llm.ToolChoiceTool:
 		if !slices.ContainsFunc(req.Tools, func(t llm.ToolSpec) bool { return t.Name == tc.Name }) {
-			return fmt.Errorf("openai: tool choice names %q, which the request does not offer", tc.Name)
+			return invalid("tool choice names %q, which the request does not offer", tc.Name)
 		}
 		p.ToolChoice = sdk.ToolChoiceOptionFunctionToolChoice(sdk.ChatCompletionNamedToolChoiceFunctionParam{Name: tc.Name})
 	default:
-		return fmt.Errorf("openai: unknown tool choice mode %q", tc.Mode)
+		return invalid("unknown tool choice mode %q", tc.Mode)
 	}
 	return nil
+}
+
+// strictUnsupported are keywords OpenAI's strict mode rejects.
+var strictUnsupported = [...]string{"allOf", "oneOf", "not", "if", "then", "else",
+	"dependentRequired", "dependentSchemas", "patternProperties"}
+
+// strictSchema reports whether schema (raw JSON or a decoded object) is one
+// OpenAI's strict mode accepts: every object lists all its properties in
+// required and sets additionalProperties to false, in every subschema
+// (properties, items, prefixItems, anyOf, $defs, definitions), and no
+// unsupported keyword appears. A schema that is not, for example one
+// leaving optional fields out of required, is sent with strict false: a
+// strict request would be refused with a 400.
+func strictSchema(schema any) bool {
+	b, err := json.Marshal(schema)
+	if err != nil {
+		return false
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return false
+	}
+	return strictNode(v)
+}
+
+func strictNode(v any) bool {
+	s, ok := v.(map[string]any)
+	if !ok {
+		return false // boolean schemas included
+	}
+	for _, k := range strictUnsupported {
+		if _, ok := s[k]; ok {
+			return false
+		}
+	}
+	props, hasProps := s["properties"]
+	if hasProps || typeIs(s["type"], "object") {
+		pm, ok := props.(map[string]any)
+		if hasProps && !ok {
+			return false
+		}
+		if ap, ok := s["additionalProperties"].(bool); !ok || ap {
+			return false
+		}
+		req, _ := s["required"].([]any)
+		listed := make(map[string]bool, len(req))
+		for _, r := range req {
+			if name, ok := r.(string); ok {
+				listed[name] = true
+			}
+		}
+		for name, sub := range pm {
+			if !listed[name] || !strictNode(sub) {
+				return false
+			}
+		}
+	}
+	if items, ok := s["items"]; ok {
+		if list, ok := items.([]any); ok {
+			if !strictAll(list) {
+				return false
+			}
+		} else if !strictNode(items) {
+			return false
+		}
+	}
+	for _, k := range [...]string{"prefixItems", "anyOf"} {
+		if x, ok := s[k]; ok {
+			list, ok := x.([]any)
+			if !ok || !strictAll(list) {
+				return false
+			}
+		}
+	}
+	for _, k := range [...]string{"$defs", "definitions"} {
+		if x, ok := s[k]; ok {
+			defs, ok := x.(map[string]any)
+			if !ok {
+				return false
+			}
+			for _, sub := range defs {
+				if !strictNode(sub) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func strictAll(list []any) bool {
+	for _, sub := range list {
+		if !strictNode(sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// typeIs reports whether a schema's type (a string or a list) includes t.
+func typeIs(typ any, t string) bool {
+	switch typ := typ.(type) {
+	case string:
+		return typ == t
+	case []any:
+		for _, x := range typ {
+			if x == t {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -133,8 +133,36 @@ func TestRequestMapping(t *testing.T) {
 			req: &llm.Request{Messages: []llm.Message{llm.UserMessage("hi")},
 				Tools: []llm.ToolSpec{{Name: "now", Strict: true}}},
 			want: map[string]any{"tools": []any{map[string]any{"type": "function", "function": map[string]any{
-				"name": "now", "strict": true, "parameters": map[string]any{"type": "object", "properties": map[string]any{}},
+				"name": "now", "strict": true, "parameters": map[string]any{"type": "object", "properties": map[string]any{},
+					"required": []any{}, "additionalProperties": false},
 			}}}},
+		},
+		{
+			name: "strict_tool_with_optional_field_sent_non_strict",
+			req: &llm.Request{Messages: []llm.Message{llm.UserMessage("hi")},
+				Tools: []llm.ToolSpec{{Name: "f", Strict: true, InputSchema: json.RawMessage(
+					`{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"}},"required":["a"],"additionalProperties":false}`)}}},
+			want: map[string]any{"tools": []any{map[string]any{"type": "function", "function": map[string]any{
+				"name": "f", "strict": false, "parameters": map[string]any{"type": "object",
+					"properties": map[string]any{"a": map[string]any{"type": "string"}, "b": map[string]any{"type": "string"}},
+					"required":   []any{"a"}, "additionalProperties": false},
+			}}}},
+		},
+		{
+			name: "strict_output_format",
+			req: &llm.Request{Messages: []llm.Message{llm.UserMessage("hi")},
+				Output: &llm.OutputFormat{Strict: true, Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false}`)}},
+			want: map[string]any{"response_format": map[string]any{"type": "json_schema",
+				"json_schema": map[string]any{"name": "output", "strict": true, "schema": map[string]any{"type": "object",
+					"properties": map[string]any{"a": map[string]any{"type": "string"}}, "required": []any{"a"}, "additionalProperties": false}}}},
+		},
+		{
+			name: "strict_output_format_sent_non_strict",
+			req: &llm.Request{Messages: []llm.Message{llm.UserMessage("hi")},
+				Output: &llm.OutputFormat{Strict: true, Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}}}`)}},
+			want: map[string]any{"response_format": map[string]any{"type": "json_schema",
+				"json_schema": map[string]any{"name": "output", "strict": false, "schema": map[string]any{"type": "object",
+					"properties": map[string]any{"a": map[string]any{"type": "string"}}}}}},
 		},
 		{
 			name: "output_format",
@@ -283,8 +311,8 @@ func TestRequestErrors(t *testing.T) {
 				t.Fatalf("Stream error = %v; want one mentioning %q", err, tc.want)
 			}
 			var ae *llm.APIError
-			if errors.As(err, &ae) || llm.IsRetryable(err) {
-				t.Errorf("a request the adapter cannot encode gave %T (retryable %v); want a plain error", err, llm.IsRetryable(err))
+			if !errors.As(err, &ae) || ae.Provider != "openai" || ae.Status != 0 || ae.Retryable || llm.IsRetryable(err) {
+				t.Errorf("a request the adapter cannot encode gave %#v; want a non-retryable *llm.APIError from openai", err)
 			}
 			if n := f.count(); n != 0 {
 				t.Errorf("server got %d requests; want none", n)
@@ -354,4 +382,67 @@ func TestHeaders(t *testing.T) {
 			t.Errorf("Authorization = %q; want none (New must not read OPENAI_API_KEY)", got)
 		}
 	})
+}
+
+// TestStrictSchema checks which schemas are sent with strict true, for tools
+// and for the output format alike: strict mode refuses, with a 400, a schema
+// whose objects do not list every property as required and forbid
+// additional ones.
+func TestStrictSchema(t *testing.T) {
+	obj := func(props, required string) string {
+		return `{"type":"object","properties":{` + props + `},"required":[` + required + `],"additionalProperties":false}`
+	}
+	leaf := obj(`"x":{"type":"string"}`, `"x"`)
+	for _, tc := range []struct {
+		name   string
+		schema string
+		want   bool
+	}{
+		{"all_required", obj(`"a":{"type":"string"},"b":{"type":["integer","null"]}`, `"a","b"`), true},
+		{"no_properties", `{"type":"object","properties":{},"additionalProperties":false}`, true},
+		{"nested_in_properties_items_anyof_defs", `{"type":"object","properties":{"o":` + leaf +
+			`,"l":{"type":"array","items":` + leaf + `},"u":{"anyOf":[` + leaf + `,{"type":"null"}]},"r":{"$ref":"#/$defs/d"}},` +
+			`"required":["o","l","u","r"],"additionalProperties":false,"$defs":{"d":` + leaf + `}}`, true},
+		{"optional_field", obj(`"a":{"type":"string"},"b":{"type":"string"}`, `"a"`), false},
+		{"no_required", `{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}`, false},
+		{"additional_properties_missing", `{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}`, false},
+		{"additional_properties_true", `{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":true}`, false},
+		{"additional_properties_schema", `{"type":"object","properties":{},"additionalProperties":{"type":"string"}}`, false},
+		{"object_without_properties", `{"type":"object"}`, false},
+		{"nested_object_optional", obj(`"o":`+obj(`"x":{"type":"string"}`, ``), `"o"`), false},
+		{"nested_in_items", obj(`"l":{"type":"array","items":{"type":"object","properties":{"x":{"type":"string"}}}}`, `"l"`), false},
+		{"nested_in_anyof", obj(`"u":{"anyOf":[{"type":"object","properties":{"x":{"type":"string"}},"required":["x"]}]}`, `"u"`), false},
+		{"nested_in_defs", `{"type":"object","properties":{},"additionalProperties":false,"$defs":{"d":{"type":"object"}}}`, false},
+		{"unsupported_keyword", obj(`"a":{"allOf":[{"type":"string"}]}`, `"a"`), false},
+		{"boolean_subschema", obj(`"a":true`, `"a"`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !json.Valid([]byte(tc.schema)) {
+				t.Fatalf("test schema is not JSON: %s", tc.schema)
+			}
+			f := stream(t, okStream)
+			req := &llm.Request{Messages: []llm.Message{llm.UserMessage("hi")},
+				Tools:  []llm.ToolSpec{{Name: "f", Strict: true, InputSchema: json.RawMessage(tc.schema)}},
+				Output: &llm.OutputFormat{Strict: true, Schema: json.RawMessage(tc.schema)}}
+			if _, err := collect(f.model(t, openai.Options{}), req); err != nil {
+				t.Fatal(err)
+			}
+			body := decodeNumbers(t, f)
+			fn := body["tools"].([]any)[0].(map[string]any)["function"].(map[string]any)
+			if got := fn["strict"]; got != tc.want {
+				t.Errorf("tool strict = %v; want %v", got, tc.want)
+			}
+			js := body["response_format"].(map[string]any)["json_schema"].(map[string]any)
+			if got := js["strict"]; got != tc.want {
+				t.Errorf("response_format strict = %v; want %v", got, tc.want)
+			}
+			var sent, given any
+			_ = json.Unmarshal([]byte(tc.schema), &given)
+			b, _ := json.Marshal(fn["parameters"])
+			_ = json.Unmarshal(b, &sent)
+			if d := cmp.Diff(given, sent); d != "" {
+				t.Errorf("tool schema changed (-given +sent):\n%s", d)
+			}
+		})
+	}
 }

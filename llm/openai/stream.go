@@ -146,11 +146,14 @@ func (p *parser) endThinking() {
 // call with that index, unless it brings an id other than that call's
 // (a server numbering every call 0): then it starts a new call. A delta
 // without an index continues the last call, unless it brings a new id.
+// Either way, a delta that names a function when its call is already named
+// starts a new call (see another): servers that number every call 0, or
+// send no index, may also repeat or leave out the ids.
 func (p *parser) toolDelta(d *sdk.ChatCompletionChunkChoiceDeltaToolCall) {
 	var c *toolCall
 	if d.JSON.Index.Valid() {
 		c = p.byIndex[d.Index]
-		if c != nil && d.ID != "" && c.wireID != "" && d.ID != c.wireID {
+		if c != nil && (d.ID != "" && c.wireID != "" && d.ID != c.wireID || another(c, d)) {
 			c = nil
 		}
 		if c == nil {
@@ -159,7 +162,7 @@ func (p *parser) toolDelta(d *sdk.ChatCompletionChunkChoiceDeltaToolCall) {
 		}
 	} else {
 		c = p.last
-		if c == nil || d.ID != "" && d.ID != c.wireID {
+		if c == nil || d.ID != "" && d.ID != c.wireID || another(c, d) {
 			c = p.newCall(d.ID)
 		}
 	}
@@ -185,6 +188,18 @@ func (p *parser) toolDelta(d *sdk.ChatCompletionChunkChoiceDeltaToolCall) {
 			p.emit(llm.Event{Type: llm.EventToolCallDelta, ToolCall: llm.ToolCall{ID: c.id, Name: c.name}, ArgsDelta: c.args.String()})
 		}
 	}
+}
+
+// another reports whether d, which would otherwise continue c, starts a
+// new call: it names a function and c is already named, with another name
+// or with arguments that are already a complete JSON value. (A server
+// repeating the name in every delta of one call sends it while the
+// arguments are still incomplete.)
+func another(c *toolCall, d *sdk.ChatCompletionChunkChoiceDeltaToolCall) bool {
+	if d.Function.Name == "" || c.name == "" {
+		return false
+	}
+	return d.Function.Name != c.name || json.Valid([]byte(c.args.String()))
 }
 
 func (p *parser) newCall(wireID string) *toolCall {

@@ -74,6 +74,53 @@ func TestStreamCompat(t *testing.T) {
 				"call x1 a {\"n\":1}\ncall x2 a {\"n\":2}\nusage 10 5 0 0 15\nfinish tool_calls\n",
 		},
 		{
+			name: "no_index_no_ids_two_named_calls",
+			body: sse(
+				delta(`{"tool_calls":[{"function":{"name":"a","arguments":"{\"q\":1}"}}]}`),
+				delta(`{"tool_calls":[{"function":{"name":"b","arguments":"{\"q\":2}"}}]}`),
+				finishTools, usage, done),
+			want: "start call_1 a\ndelta call_1 \"{\\\"q\\\":1}\"\nstart call_2 b\ndelta call_2 \"{\\\"q\\\":2}\"\n" +
+				"call call_1 a {\"q\":1}\ncall call_2 b {\"q\":2}\nusage 10 5 0 0 15\nfinish tool_calls\n",
+		},
+		{
+			name: "no_index_no_ids_same_name_split_arguments",
+			body: sse(
+				delta(`{"tool_calls":[{"function":{"name":"a","arguments":"{\"q\":"}}]}`),
+				delta(`{"tool_calls":[{"function":{"arguments":"1}"}}]}`),
+				delta(`{"tool_calls":[{"function":{"name":"a","arguments":"{\"q\":2}"}}]}`),
+				finishTools, usage, done),
+			want: "start call_1 a\ndelta call_1 \"{\\\"q\\\":\"\ndelta call_1 \"1}\"\nstart call_2 a\ndelta call_2 \"{\\\"q\\\":2}\"\n" +
+				"call call_1 a {\"q\":1}\ncall call_2 a {\"q\":2}\nusage 10 5 0 0 15\nfinish tool_calls\n",
+		},
+		{
+			name: "name_repeated_in_every_delta_of_one_call",
+			body: sse(
+				delta(`{"tool_calls":[{"index":0,"id":"c","function":{"name":"a","arguments":"{\"q\""}}]}`),
+				delta(`{"tool_calls":[{"index":0,"id":"c","function":{"name":"a","arguments":":1}"}}]}`),
+				finishTools, usage, done),
+			want: "start c a\ndelta c \"{\\\"q\\\"\"\ndelta c \":1}\"\ncall c a {\"q\":1}\nusage 10 5 0 0 15\nfinish tool_calls\n",
+		},
+		{
+			name: "index_0_for_both_calls_with_repeated_ids",
+			body: sse(
+				delta(`{"tool_calls":[{"index":0,"id":"call_0","function":{"name":"a","arguments":"{\"q\":1}"}}]}`),
+				delta(`{"tool_calls":[{"index":0,"id":"call_0","function":{"name":"b","arguments":"{\"q\":2}"}}]}`),
+				finishTools, usage, done),
+			want: "start call_0 a\ndelta call_0 \"{\\\"q\\\":1}\"\nstart call_0_2 b\ndelta call_0_2 \"{\\\"q\\\":2}\"\n" +
+				"call call_0 a {\"q\":1}\ncall call_0_2 b {\"q\":2}\nusage 10 5 0 0 15\nfinish tool_calls\n",
+		},
+		{
+			name: "interleaved_by_index",
+			body: sse(
+				delta(`{"tool_calls":[{"index":0,"id":"c1","function":{"name":"a","arguments":"{\"q\":"}}]}`),
+				delta(`{"tool_calls":[{"index":1,"id":"c2","function":{"name":"b","arguments":"{\"q\":"}}]}`),
+				delta(`{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}`),
+				delta(`{"tool_calls":[{"index":1,"function":{"arguments":"2}"}}]}`),
+				finishTools, usage, done),
+			want: "start c1 a\ndelta c1 \"{\\\"q\\\":\"\nstart c2 b\ndelta c2 \"{\\\"q\\\":\"\ndelta c1 \"1}\"\ndelta c2 \"2}\"\n" +
+				"call c1 a {\"q\":1}\ncall c2 b {\"q\":2}\nusage 10 5 0 0 15\nfinish tool_calls\n",
+		},
+		{
 			name: "deltas_without_index",
 			body: sse(
 				delta(`{"tool_calls":[{"id":"t1","type":"function","function":{"name":"a","arguments":"{\"q\""}}]}`),

@@ -5,6 +5,8 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -113,9 +115,11 @@ func (b *idleBody) Close() error {
 
 // TransportError classifies a failure that is not an HTTP error status: a
 // cancelled or expired ctx is returned as the context's error (never
-// retryable), an idle timeout and network failures (refused, reset, EOF
-// mid-stream, DNS) become a retryable [*llm.APIError] with Status 0, and
-// anything else a non-retryable one. err must not carry secrets; callers pass
+// retryable), an idle timeout and network failures (timeouts, refused,
+// reset, aborted or broken connections, EOF mid-stream, temporary DNS
+// failures, failed dials) become a retryable [*llm.APIError] with Status 0,
+// and anything else, TLS and certificate failures and unknown hosts included,
+// a non-retryable one. err must not carry secrets; callers pass
 // errors from the HTTP stack, which name the URL but never headers.
 func TransportError(ctx context.Context, provider string, err error) error {
 	if err == nil {
@@ -129,16 +133,50 @@ func TransportError(ctx context.Context, provider string, err error) error {
 		return context.Cause(ctx)
 	}
 	e := &llm.APIError{Provider: provider, Message: err.Error(), Err: err}
-	var ne net.Error
-	switch {
-	case errors.Is(err, llm.ErrIdleTimeout):
+	if errors.Is(err, llm.ErrIdleTimeout) {
 		e.Message, e.Retryable = "stream idle timeout", true
+		return e
+	}
+	e.Retryable = retryableNetwork(err)
+	return e
+}
+
+// retryableNetwork reports whether err is a network failure worth retrying.
+// Every http.Client error is a *url.Error, which implements net.Error, so
+// "is a net.Error" says nothing: only timeouts, dropped or refused
+// connections, temporary DNS failures and dial failures count. TLS and
+// certificate failures, unknown hosts and protocol mistakes (bad scheme, an
+// HTTPS client talking to an HTTP server) would fail again the same way.
+func retryableNetwork(err error) bool {
+	var (
+		recErr   tls.RecordHeaderError
+		alertErr tls.AlertError
+		verErr   *tls.CertificateVerificationError
+		authErr  x509.UnknownAuthorityError
+		certErr  x509.CertificateInvalidError
+		hostErr  x509.HostnameError
+		sysErr   x509.SystemRootsError
+		dnsErr   *net.DNSError
+		opErr    *net.OpError
+		ne       net.Error
+	)
+	switch {
+	case errors.As(err, &recErr), errors.As(err, &alertErr), errors.As(err, &verErr),
+		errors.As(err, &authErr), errors.As(err, &certErr), errors.As(err, &hostErr),
+		errors.As(err, &sysErr):
+		return false
+	case errors.As(err, &dnsErr):
+		return !dnsErr.IsNotFound && (dnsErr.IsTemporary || dnsErr.IsTimeout)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.EPIPE), errors.As(err, &ne):
-		e.Retryable = true
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return true
 	}
-	return e
+	return false
 }
 
 // ErrTruncated is the cause of the error an adapter returns when a stream

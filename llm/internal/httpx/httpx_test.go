@@ -2,12 +2,15 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"syscall"
 	"testing"
 	"time"
@@ -100,6 +103,25 @@ func TestTransportError(t *testing.T) {
 		{"reset", context.Background(), fmt.Errorf("read: %w", syscall.ECONNRESET), true, true},
 		{"eof mid-stream", context.Background(), io.ErrUnexpectedEOF, true, true},
 		{"other", context.Background(), errors.New("tls: bad certificate"), true, false},
+		{"tls record header in url.Error", context.Background(),
+			&url.Error{Op: "Post", URL: "http://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, true, false},
+		{"unknown authority in url.Error", context.Background(),
+			&url.Error{Op: "Post", URL: "https://x", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, true, false},
+		{"bare unknown authority in url.Error", context.Background(),
+			&url.Error{Op: "Post", URL: "https://x", Err: x509.UnknownAuthorityError{}}, true, false},
+		{"bad scheme in url.Error", context.Background(),
+			&url.Error{Op: "Post", URL: "ftp://x", Err: errors.New(`unsupported protocol scheme "ftp"`)}, true, false},
+		{"refused in url.Error", context.Background(), &url.Error{Op: "Post", URL: "https://x", Err: opErr}, true, true},
+		{"timeout in url.Error", context.Background(), &url.Error{Op: "Post", URL: "https://x", Err: timeoutErr{}}, true, true},
+		{"dial failure", context.Background(),
+			&url.Error{Op: "Post", URL: "https://x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ENETUNREACH}}, true, true},
+		{"dns not found", context.Background(),
+			&url.Error{Op: "Post", URL: "https://x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "x", IsNotFound: true}}}, true, false},
+		{"dns temporary", context.Background(),
+			&url.Error{Op: "Post", URL: "https://x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "x", IsTemporary: true}}}, true, true},
+		{"aborted", context.Background(), fmt.Errorf("read: %w", syscall.ECONNABORTED), true, true},
+		{"broken pipe", context.Background(), &url.Error{Op: "Post", URL: "https://x", Err: syscall.EPIPE}, true, true},
+		{"eof in url.Error", context.Background(), &url.Error{Op: "Post", URL: "https://x", Err: io.EOF}, true, true},
 		{"cancelled", cancelled, fmt.Errorf("wrapped: %w", context.Canceled), false, false},
 		{"already APIError", context.Background(), &llm.APIError{Provider: "x", Status: 400}, true, false},
 	} {
@@ -124,5 +146,33 @@ func TestTransportError(t *testing.T) {
 	}
 	if llm.IsRetryable(Malformed("p", errors.New("bad"))) {
 		t.Error("Malformed must not be retryable")
+	}
+}
+
+// timeoutErr is a net.Error that timed out, as a dial or read deadline does.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestTransportErrorRealTLSFailures(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer plain.Close()
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer secure.Close()
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	for name, u := range map[string]string{
+		"https client, http server": "https://" + plain.Listener.Addr().String(),
+		"untrusted certificate":     secure.URL,
+	} {
+		_, err := c.Get(u)
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		if llm.IsRetryable(TransportError(t.Context(), "p", err)) {
+			t.Errorf("%s: %v classified retryable", name, err)
+		}
 	}
 }
