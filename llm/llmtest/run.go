@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -153,6 +154,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("truncated", h.truncated)
 	t.Run("malformed_event", h.malformed)
 	t.Run("connection_refused", h.connectionRefused)
+	t.Run("key_echoed_in_error", h.keyEchoed)
 }
 
 func (h *Harness) runCase(t *testing.T, c Case) {
@@ -485,5 +487,36 @@ func (h *Harness) connectionRefused(t *testing.T) {
 	var ae *llm.APIError
 	if !errors.As(err, &ae) || !ae.Retryable || ae.Status != 0 || ae.Provider != h.Provider {
 		t.Errorf("refused connection: got %v; want a retryable %s APIError with Status 0", err, h.Provider)
+	}
+}
+
+// keyEchoed replays the bad_request error with the API key written into the
+// provider's error message, as a misbehaving proxy might: the adapter must
+// keep the key out of the error it returns.
+func (h *Harness) keyEchoed(t *testing.T) {
+	if *record {
+		t.Skip("-record: only replays")
+	}
+	recs, _ := h.cassettes(t, "bad_request", 1)
+	rp := newReplay()
+	rp.recs = recs
+	rp.shape = func(b []byte) []byte {
+		re := regexp.MustCompile(`"message"\s*:\s*"`)
+		loc := re.FindIndex(b)
+		if loc == nil {
+			t.Fatal("bad_request cassette has no \"message\" field")
+		}
+		out := append([]byte{}, b[:loc[1]]...)
+		out = append(out, "invalid key "+TestKey+": "...)
+		return append(out, b[loc[1]:]...)
+	}
+	m := h.model(t, h.start(t, rp))
+	_, err := collect(t, t.Context(), m, streamedReq(), 5*time.Second)
+	var ae *llm.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("got %v; want an *llm.APIError", err)
+	}
+	if strings.Contains(err.Error(), TestKey) || strings.Contains(ae.Message, TestKey) || strings.Contains(ae.Code, TestKey) {
+		t.Errorf("error reveals the API key: %v", err)
 	}
 }
