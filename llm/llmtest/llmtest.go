@@ -380,5 +380,3 @@ func isAPIError(err error) bool {
 	var ae *llm.APIError
 	return errors.As(err, &ae)
 }
-
-func jsonValid(b []byte) bool { return json.Valid(b) }
