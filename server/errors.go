@@ -60,6 +60,7 @@ const (
 	bodyTooLarge      = `{"error":"Request body too large"}`
 	bodyTooMany       = `{"error":"Too many requests"}`
 	bodyInternal      = `{"error":"Internal server error"}`
+	bodyUnavailable   = `{"error":"Service unavailable"}`
 )
 
 // statusTable is the one error→HTTP table. The first row whose target
@@ -109,6 +110,7 @@ var statusTable = []struct {
 	{ErrAgentRunning, http.StatusConflict, bodyAgentRunning},
 	{helix.ErrAlreadyRunning, http.StatusConflict, bodyAgentRunning},
 	{store.ErrConflict, http.StatusConflict, bodyAgentRunning},
+	{ErrUnavailable, http.StatusServiceUnavailable, bodyUnavailable},
 }
 
 // statusOf maps err to its HTTP status and exact JSON body (without a
@@ -225,7 +227,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if id != "" {
 		h.Set(RequestIDHeader, id)
 	}
-	if status == http.StatusTooManyRequests {
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.FormatInt(retryAfterSeconds(err), 10))
 	}
 	w.WriteHeader(status)

@@ -79,7 +79,7 @@ func TestStatusTableBodies(t *testing.T) {
 		bodyBadRequest: 400, bodyInvalidOffset: 400, bodyInvalidLimit: 400,
 		bodyUnauthorized: 401, bodyNotFound: 404, bodyAgentRunning: 409,
 		bodyNotResumable: 409, bodyToolNotPend: 409, bodyTooLarge: 413,
-		bodyTooMany: 429, bodyInternal: 500,
+		bodyTooMany: 429, bodyInternal: 500, bodyUnavailable: 503,
 	}
 	for _, row := range statusTable {
 		if want[row.body] != row.status {

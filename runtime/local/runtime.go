@@ -45,6 +45,11 @@ type Options struct {
 	// store for an interrupt or abort made by another process (default
 	// 250ms). In-process requests take effect at once.
 	ControlPollInterval time.Duration
+	// ScrubToolError, if set, rewrites the text of a tool's error before it
+	// is stored, streamed (tool_end) and sent to the model, so a secret in
+	// an error (a DSN password in a driver's message, say) goes nowhere.
+	// Servers pass a redactor here (see package server/redact).
+	ScrubToolError func(string) string
 }
 
 // Runtime executes agents in process. It is safe for concurrent use.
@@ -57,6 +62,7 @@ type Runtime struct {
 	newID  func(string) string
 	hooks  []helix.Hooks
 	pollEv time.Duration
+	scrubF func(string) string
 
 	base   context.Context
 	cancel context.CancelCauseFunc
@@ -94,7 +100,7 @@ func New(opts Options) (*Runtime, error) {
 	r := &Runtime{
 		st: opts.Store, reg: opts.Agents, model: opts.DefaultModel, log: opts.Logger,
 		now: opts.Now, newID: opts.NewID, hooks: opts.Hooks, pollEv: opts.ControlPollInterval,
-		active: map[string]*activeRun{},
+		scrubF: opts.ScrubToolError, active: map[string]*activeRun{},
 	}
 	if r.reg == nil {
 		r.reg = &helix.Registry{}
@@ -113,6 +119,14 @@ func New(opts Options) (*Runtime, error) {
 	}
 	r.base, r.cancel = context.WithCancelCause(context.Background())
 	return r, nil
+}
+
+// scrub applies Options.ScrubToolError.
+func (r *Runtime) scrub(s string) string {
+	if r.scrubF == nil {
+		return s
+	}
+	return r.scrubF(s)
 }
 
 func randomID(prefix string) string {
@@ -157,7 +171,8 @@ type executeOptions struct {
 // existing one gets a new turn with its full history.
 func WithSessionID(id string) ExecuteOption { return func(o *executeOptions) { o.sessionID = id } }
 
-// WithPrincipal records the owner of a new session.
+// WithPrincipal records the owner of a new session; for an existing
+// session it must be the owner (else ErrSessionNotFound).
 func WithPrincipal(p string) ExecuteOption { return func(o *executeOptions) { o.principal = p } }
 
 // WithHooks adds execution hooks, called after the agent's own.
@@ -266,6 +281,10 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 	case err != nil:
 		return nil, err
 	default:
+		if o.principal != "" && sess.Principal != o.principal {
+			// Another principal's session: the caller may not even learn it exists.
+			return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrSessionNotFound)
+		}
 		if sess.AgentType != agent.Name() {
 			return nil, fmt.Errorf("%w: session %q belongs to agent %q", helix.ErrInvalidInput, sess.ID, sess.AgentType)
 		}

@@ -242,7 +242,7 @@ func (e *execution) classify(calls []llm.ToolCall) []*job {
 		}
 		need, err := t.NeedsApproval(call.Arguments)
 		if err != nil {
-			msg := "approval check failed: " + err.Error()
+			msg := "approval check failed: " + e.rt.scrub(err.Error())
 			j.mode, j.result, j.errText = modeResult, errorResult(call, msg), msg
 			continue
 		}
@@ -522,7 +522,7 @@ func (e *execution) execTool(j *job, send func(helix.Chunk)) {
 		ToolCallID: call.ID, ToolName: call.Name, Step: e.step}, e.sess.State, hc.Emit)
 	out, err := j.tool.ExecuteValidated(e.ctx, tc, call.Arguments)
 	if err != nil {
-		msg := err.Error()
+		msg := e.rt.scrub(err.Error())
 		var pe *helix.PanicError
 		if errors.As(err, &pe) {
 			e.rt.log.Error("tool panicked", "session", e.sess.ID, "tool", call.Name, "panic", pe.Value, "stack", string(pe.Stack))

@@ -73,6 +73,11 @@ func NewHandler(h slog.Handler, o Options) slog.Handler {
 // String(s).
 func String(s string) string { return defaultRedactor.str(s) }
 
+// StringFunc returns a function that scrubs one string as [NewHandler]
+// with o does: the patterns of [String] plus o.Secrets. Servers pass it to
+// the runtime to scrub tool error texts.
+func StringFunc(o Options) func(string) string { return newRedactor(o.Secrets).str }
+
 var _ slog.Handler = (*handler)(nil)
 
 // handler is the slog.Handler returned by NewHandler; it is immutable.

@@ -1,0 +1,528 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/llm"
+	"github.com/helix-agents/helix-go/runtime/local"
+	"github.com/helix-agents/helix-go/server/auth"
+	"github.com/helix-agents/helix-go/store"
+)
+
+// ErrUnavailable: the server is shutting down or not ready
+// (503 Service unavailable, with Retry-After).
+var ErrUnavailable = errors.New("server: service unavailable")
+
+// SessionIDHeader carries the session id of a run-starting response, for
+// clients that read headers (exposed through CORS).
+const SessionIDHeader = "X-Session-Id"
+
+// Limits on request fields, beyond the body limit.
+const (
+	maxIDLen       = 128
+	maxReasonLen   = 4 << 10
+	maxMetadata    = 64
+	maxMetaKeyLen  = 128
+	maxMetaValLen  = 4 << 10
+	maxAgentLen    = 128
+	streamIDPrefix = ""
+)
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// validID reports whether id is a plausible session or tool-call id:
+// 1–128 characters of [A-Za-z0-9._:-]. Ids end up in logs, headers and
+// store keys, so nothing else is accepted.
+func validID(id string) bool { return validRequestID(id) }
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+}
+
+// ownedSession loads a session of p, or fails with ErrNotFound for an
+// unknown session and for another principal's: no existence oracle.
+func (s *Server) ownedSession(ctx context.Context, p auth.Principal, id string) (*store.Session, error) {
+	if !validID(id) {
+		return nil, badRequest("bad session id")
+	}
+	sess, err := s.rt.Store().GetSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Principal != p.ID {
+		return nil, fmt.Errorf("%w: session %s belongs to another principal", ErrNotFound, id)
+	}
+	return sess, nil
+}
+
+// querySession reads and checks ?sessionId= of a GET route.
+func (s *Server) querySession(r *http.Request, p auth.Principal) (*store.Session, error) {
+	q := r.URL.Query()
+	if len(q["sessionId"]) != 1 {
+		return nil, badRequest("sessionId must be given once")
+	}
+	return s.ownedSession(r.Context(), p, q.Get("sessionId"))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("server: encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+	return nil
+}
+
+type runResponse struct {
+	SessionID string `json:"sessionId"`
+	StreamID  string `json:"streamId"`
+	RunID     string `json:"runId"`
+}
+
+func writeRun(w http.ResponseWriter, h *local.Handle) error {
+	w.Header().Set(SessionIDHeader, h.SessionID())
+	return writeJSON(w, http.StatusOK, runResponse{SessionID: h.SessionID(), StreamID: h.SessionID(), RunID: h.RunID()})
+}
+
+func (s *Server) checkAccepting() error {
+	if s.isDraining() {
+		return WithRetryAfter(fmt.Errorf("%w: shutting down", ErrUnavailable), 2*time.Second)
+	}
+	return nil
+}
+
+type startRequest struct {
+	AgentType string            `json:"agentType"`
+	SessionID string            `json:"sessionId"`
+	Message   string            `json:"message"`
+	State     json.RawMessage   `json:"state"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+func (req *startRequest) validate() error {
+	switch {
+	case req.AgentType == "" || len(req.AgentType) > maxAgentLen:
+		return badRequest("agentType is required (≤ %d bytes)", maxAgentLen)
+	case req.Message == "":
+		return badRequest("message is required")
+	case req.SessionID != "" && !validID(req.SessionID):
+		return badRequest("bad sessionId")
+	case len(req.Metadata) > maxMetadata:
+		return badRequest("more than %d metadata entries", maxMetadata)
+	}
+	for k, v := range req.Metadata {
+		if k == "" || len(k) > maxMetaKeyLen || len(v) > maxMetaValLen {
+			return badRequest("metadata entry too long or empty key")
+		}
+	}
+	if len(req.State) > 0 && string(req.State) != "null" && req.State[0] != '{' {
+		return badRequest("state must be a JSON object")
+	}
+	return nil
+}
+
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req startRequest
+	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if err := s.checkAccepting(); err != nil {
+		return err
+	}
+	return s.start(w, r, p, req)
+}
+
+func (s *Server) start(w http.ResponseWriter, r *http.Request, p auth.Principal, req startRequest) error {
+	ctx := r.Context()
+	if req.SessionID != "" {
+		sess, err := s.ownedSession(ctx, p, req.SessionID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		case sess.ParentSessionID != "":
+			return fmt.Errorf("%w: %s is a sub-agent's session", ErrNotResumable, sess.ID)
+		}
+	}
+	agent, err := s.rt.Agents().Resolve(ctx, req.AgentType, helix.FactoryContext{SessionID: req.SessionID, Principal: p.ID})
+	if err != nil {
+		return err
+	}
+	in := helix.Input{Message: req.Message, Metadata: req.Metadata}
+	if len(req.State) > 0 && string(req.State) != "null" {
+		in.State = req.State
+	}
+	opts := []local.ExecuteOption{local.WithPrincipal(p.ID)}
+	if req.SessionID != "" {
+		opts = append(opts, local.WithSessionID(req.SessionID))
+	}
+	h, err := s.rt.Execute(ctx, agent, in, opts...)
+	if err != nil {
+		return err
+	}
+	return writeRun(w, h)
+}
+
+type resumeRequest struct {
+	SessionID string `json:"sessionId"`
+	Message   string `json:"message"`
+}
+
+func (s *Server) handleResume(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req resumeRequest
+	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
+		return err
+	}
+	if err := s.checkAccepting(); err != nil {
+		return err
+	}
+	h, err := s.rt.Resume(r.Context(), req.SessionID, local.ResumeOptions{Message: req.Message})
+	if err != nil {
+		return err
+	}
+	return writeRun(w, h)
+}
+
+type controlRequest struct {
+	SessionID string `json:"sessionId"`
+	Reason    string `json:"reason"`
+}
+
+type controlResponse struct {
+	SessionID string       `json:"sessionId"`
+	Status    helix.Status `json:"status"`
+}
+
+func (s *Server) handleInterrupt(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	return s.control(w, r, p, s.rt.Interrupt)
+}
+
+func (s *Server) handleAbort(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	return s.control(w, r, p, s.rt.Abort)
+}
+
+func (s *Server) control(w http.ResponseWriter, r *http.Request, p auth.Principal,
+	do func(ctx context.Context, sessionID, reason string) (helix.Status, error)) error {
+	var req controlRequest
+	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if len(req.Reason) > maxReasonLen {
+		return badRequest("reason longer than %d bytes", maxReasonLen)
+	}
+	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
+		return err
+	}
+	st, err := do(r.Context(), req.SessionID, req.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, controlResponse{SessionID: req.SessionID, Status: st})
+}
+
+type submitRequest struct {
+	SessionID  string          `json:"sessionId"`
+	ToolCallID string          `json:"toolCallId"`
+	Kind       string          `json:"kind"`
+	Approved   *bool           `json:"approved"`
+	Reason     string          `json:"reason"`
+	Result     json.RawMessage `json:"result"`
+	Error      string          `json:"error"`
+}
+
+type submitResponse struct {
+	SessionID string `json:"sessionId"`
+	Resumed   bool   `json:"resumed"`
+	RunID     string `json:"runId,omitempty"`
+	StreamID  string `json:"streamId,omitempty"`
+}
+
+// toSubmission checks the kind-specific fields: an approval needs
+// approved and no result; a client tool result needs result or error.
+func (req *submitRequest) toSubmission() (helix.ToolSubmission, error) {
+	sub := helix.ToolSubmission{Kind: helix.SubmissionKind(req.Kind), ToolCallID: req.ToolCallID, Reason: req.Reason,
+		Result: req.Result, Error: req.Error}
+	switch sub.Kind {
+	case helix.SubmitApproval:
+		if req.Approved == nil || len(req.Result) > 0 || req.Error != "" {
+			return sub, badRequest("an approval takes approved (and an optional reason) only")
+		}
+		sub.Approved = *req.Approved
+	case helix.SubmitClientToolResult:
+		if req.Approved != nil || req.Reason != "" {
+			return sub, badRequest("a client tool result takes result or error only")
+		}
+	default:
+		return sub, badRequest("unknown kind")
+	}
+	if len(req.Reason) > maxReasonLen {
+		return sub, badRequest("reason longer than %d bytes", maxReasonLen)
+	}
+	if err := sub.Validate(); err != nil {
+		return sub, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return sub, nil
+}
+
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req submitRequest
+	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	sub, err := req.toSubmission()
+	if err != nil {
+		return err
+	}
+	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
+		return err
+	}
+	if err := s.checkAccepting(); err != nil {
+		return err
+	}
+	h, err := s.rt.SubmitToolResult(r.Context(), req.SessionID, sub)
+	if err != nil {
+		return err
+	}
+	resp := submitResponse{SessionID: req.SessionID}
+	if h != nil {
+		resp.Resumed, resp.RunID, resp.StreamID = true, h.RunID(), h.SessionID()
+		w.Header().Set(SessionIDHeader, h.SessionID())
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+type sessionRequest struct {
+	SessionID string `json:"sessionId"`
+}
+
+func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req sessionRequest
+	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
+		return err
+	}
+	if err := s.checkAccepting(); err != nil {
+		return err
+	}
+	h, err := s.rt.Retry(r.Context(), req.SessionID)
+	if err != nil {
+		return err
+	}
+	return writeRun(w, h)
+}
+
+type streamTokenResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// streamTokenTTL is the life of tokens issued by POST /stream-token: long
+// enough to open (and reopen) an EventSource, short enough to be useless
+// when leaked later.
+const streamTokenTTL = 5 * time.Minute
+
+func (s *Server) handleStreamToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req sessionRequest
+	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if s.opts.StreamTokens == nil {
+		return fmt.Errorf("%w: stream tokens are not enabled", ErrNotFound)
+	}
+	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
+		return err
+	}
+	tok, err := s.opts.StreamTokens.Issue(p.ID, req.SessionID, streamTokenTTL)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, streamTokenResponse{Token: tok, ExpiresAt: time.Now().Add(streamTokenTTL).UTC().Truncate(time.Second)})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	sess, err := s.querySession(r, p)
+	if err != nil {
+		return err
+	}
+	info, err := s.rt.Status(r.Context(), sess.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+type messagesResponse struct {
+	Messages []llm.Message `json:"messages"`
+	Total    int           `json:"total"`
+	HasMore  bool          `json:"hasMore"`
+}
+
+func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	offset, limit, err := parsePagination(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	sess, err := s.querySession(r, p)
+	if err != nil {
+		return err
+	}
+	page, err := s.rt.Messages(r.Context(), sess.ID, offset, limit)
+	if err != nil {
+		return err
+	}
+	if page.Items == nil {
+		page.Items = []llm.Message{}
+	}
+	return writeJSON(w, http.StatusOK, messagesResponse{Messages: page.Items, Total: page.Total, HasMore: page.HasMore})
+}
+
+// SessionSummary is one entry of GET /sessions.
+type SessionSummary struct {
+	SessionID       string            `json:"sessionId"`
+	AgentType       string            `json:"agentType"`
+	Status          helix.Status      `json:"status"`
+	StepCount       int               `json:"stepCount"`
+	MessageCount    int               `json:"messageCount"`
+	RunCount        int               `json:"runCount"`
+	ParentSessionID string            `json:"parentSessionId,omitempty"`
+	Metadata        map[string]string `json:"metadata,omitempty"`
+	CreatedAt       time.Time         `json:"createdAt"`
+	UpdatedAt       time.Time         `json:"updatedAt"`
+}
+
+type sessionsResponse struct {
+	Sessions []SessionSummary `json:"sessions"`
+	Total    int              `json:"total"`
+	HasMore  bool             `json:"hasMore"`
+}
+
+func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	q := r.URL.Query()
+	offset, limit, err := parsePagination(q)
+	if err != nil {
+		return err
+	}
+	if len(q["agentType"]) > 1 || len(q["status"]) > 1 || len(q.Get("agentType")) > maxAgentLen {
+		return badRequest("bad agentType or status filter")
+	}
+	status := helix.Status(q.Get("status"))
+	if status != "" && !knownStatus(status) {
+		return badRequest("unknown status %q", status)
+	}
+	page, err := s.rt.Store().ListSessions(r.Context(), store.SessionQuery{
+		Principal: p.ID, AgentType: q.Get("agentType"), Status: status, Offset: offset, Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	out := sessionsResponse{Sessions: make([]SessionSummary, 0, len(page.Items)), Total: page.Total, HasMore: page.HasMore}
+	for _, ss := range page.Items {
+		out.Sessions = append(out.Sessions, SessionSummary{
+			SessionID: ss.ID, AgentType: ss.AgentType, Status: ss.Status, StepCount: ss.StepCount,
+			MessageCount: ss.MessageCount, RunCount: ss.RunCount, ParentSessionID: ss.ParentSessionID,
+			Metadata: ss.Metadata, CreatedAt: ss.CreatedAt, UpdatedAt: ss.UpdatedAt,
+		})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func knownStatus(st helix.Status) bool {
+	switch st {
+	case helix.StatusRunning, helix.StatusCompleted, helix.StatusFailed, helix.StatusInterrupted,
+		helix.StatusSuspendedApproval, helix.StatusSuspendedClientTool, helix.StatusSuspendedAwaitingChildren,
+		helix.StatusSuspendedStepPartial:
+		return true
+	}
+	return false
+}
+
+// CheckpointSummary is one entry of GET /checkpoints.
+type CheckpointSummary struct {
+	ID        string       `json:"id"`
+	RunID     string       `json:"runId"`
+	Step      int          `json:"step"`
+	Status    helix.Status `json:"status"`
+	Timestamp time.Time    `json:"timestamp"`
+}
+
+type checkpointsResponse struct {
+	Checkpoints []CheckpointSummary `json:"checkpoints"`
+	Total       int                 `json:"total"`
+	HasMore     bool                `json:"hasMore"`
+}
+
+func (s *Server) handleCheckpoints(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	offset, limit, err := parsePagination(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	sess, err := s.querySession(r, p)
+	if err != nil {
+		return err
+	}
+	page, err := s.rt.Store().ListCheckpoints(r.Context(), sess.ID, offset, limit)
+	if err != nil {
+		return err
+	}
+	out := checkpointsResponse{Checkpoints: make([]CheckpointSummary, 0, len(page.Items)), Total: page.Total, HasMore: page.HasMore}
+	for _, c := range page.Items {
+		out.Checkpoints = append(out.Checkpoints, CheckpointSummary{ID: c.ID, RunID: c.RunID, Step: c.Step, Status: c.Status, Timestamp: c.CreatedAt})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	s.metrics.handler().ServeHTTP(w, r)
+	return nil
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	if err := s.checkAccepting(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// ready is Options.Ready, or a store round trip: looking up a session id
+// that cannot exist must answer "not found".
+func (s *Server) ready(ctx context.Context) error {
+	if s.opts.Ready != nil {
+		return s.opts.Ready(ctx)
+	}
+	_, err := s.rt.Store().GetSession(ctx, "readyz-probe")
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}

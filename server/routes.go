@@ -1,0 +1,247 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helix-agents/helix-go/server/auth"
+	"github.com/helix-agents/helix-go/server/ratelimit"
+)
+
+// A route is one entry of the API. The table is the router: contract tests
+// enumerate it, so a new route must say how its ownership is checked.
+type route struct {
+	pattern string // ServeMux pattern, "METHOD /path"
+	handle  func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+	// session marks routes that take a session id: they answer 404 for a
+	// session of another principal.
+	session bool
+	// public routes need no authentication (liveness and readiness).
+	public bool
+	// streamAuth routes also accept a stream token in ?token=.
+	streamAuth bool
+}
+
+func (s *Server) routeTable() []route {
+	return []route{
+		{pattern: "POST /start", handle: s.handleStart, session: true},
+		{pattern: "POST /resume", handle: s.handleResume, session: true},
+		{pattern: "POST /interrupt", handle: s.handleInterrupt, session: true},
+		{pattern: "POST /abort", handle: s.handleAbort, session: true},
+		{pattern: "POST /submit-tool-result", handle: s.handleSubmit, session: true},
+		{pattern: "POST /retry", handle: s.handleRetry, session: true},
+		{pattern: "POST /stream-token", handle: s.handleStreamToken, session: true},
+		{pattern: "GET /sse", handle: s.handleSSE, session: true, streamAuth: true},
+		{pattern: "GET /ws", handle: s.handleWS, session: true, streamAuth: true},
+		{pattern: "GET /status", handle: s.handleStatus, session: true},
+		{pattern: "GET /messages", handle: s.handleMessages, session: true},
+		{pattern: "GET /checkpoints", handle: s.handleCheckpoints, session: true},
+		{pattern: "GET /sessions", handle: s.handleSessions},
+		{pattern: "GET /metrics", handle: s.handleMetrics},
+		{pattern: "GET /healthz", handle: s.handleHealthz, public: true},
+		{pattern: "GET /readyz", handle: s.handleReadyz, public: true},
+	}
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	// Everything else, including a known path with the wrong method, is
+	// the same 404 as an unknown session: the API's surface is not probed
+	// through error bodies.
+	s.mux.Handle("/", s.wrap(route{pattern: "/", public: true, handle: func(http.ResponseWriter, *http.Request, auth.Principal) error {
+		return ErrNotFound
+	}}))
+	s.handler = s.outer(s.mux)
+}
+
+// outer is the middleware every request passes, matched or not: request
+// id, panic recovery, security headers, CORS and the per-IP rate limit.
+func (s *Server) outer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestIDOf(r)
+		if id == "" {
+			id = newRequestID()
+		}
+		r = r.WithContext(NewContextWithRequestID(r.Context(), id))
+		rec := &recorder{ResponseWriter: w}
+		h := rec.Header()
+		h.Set(RequestIDHeader, id)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !rec.wroteHeader {
+					writeError(rec, r, s.log, fmt.Errorf("panic: %v", v))
+				}
+			}
+		}()
+		if s.corsPreflight(rec, r) {
+			return
+		}
+		if s.ipRL != nil {
+			ip := ratelimit.ClientIP(r, s.opts.TrustedProxies)
+			if ok, after := s.ipRL.Allow("ip:" + ip); !ok {
+				writeError(rec, r, s.log, WithRetryAfter(fmt.Errorf("%w: ip %s", ErrTooManyRequests, ip), after))
+				return
+			}
+		}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// wrap turns a route into a handler: authentication, the per-principal
+// rate limit, the error table and the latency metric.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec, _ := w.(*recorder)
+		defer func() {
+			code := 0
+			if rec != nil {
+				code = rec.status
+			}
+			s.metrics.httpDuration.WithLabelValues(rt.pattern, r.Method, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+		}()
+		var p auth.Principal
+		if !rt.public {
+			var err error
+			p, err = s.authenticate(r, rt)
+			if err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			r = r.WithContext(auth.NewContextWithPrincipal(r.Context(), p))
+			if s.userRL != nil {
+				if ok, after := s.userRL.Allow("p:" + p.ID); !ok {
+					writeError(w, r, s.log, WithRetryAfter(fmt.Errorf("%w: principal %s", ErrTooManyRequests, p.ID), after))
+					return
+				}
+			}
+		}
+		if err := rt.handle(w, r, p); err != nil {
+			if rec != nil && rec.wroteHeader {
+				// A stream that failed after it started: the client sees the
+				// stream end; the cause goes to the log.
+				s.log.Warn("stream ended with error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "error", err.Error())
+				return
+			}
+			writeError(w, r, s.log, err)
+		}
+	})
+}
+
+// authenticate identifies the caller. Every failure is the same 401.
+func (s *Server) authenticate(r *http.Request, rt route) (auth.Principal, error) {
+	if rt.streamAuth && s.opts.StreamTokens != nil && r.URL.Query().Has("token") {
+		if r.Header.Get("Authorization") != "" {
+			return auth.Principal{}, fmt.Errorf("%w: both a bearer header and a stream token", auth.ErrUnauthenticated)
+		}
+		return s.opts.StreamTokens.FromQuery(r, r.URL.Query().Get("sessionId"))
+	}
+	if s.opts.Authenticator == nil {
+		return auth.Principal{ID: AnonymousPrincipal, Method: "none"}, nil
+	}
+	p, err := s.opts.Authenticator.Authenticate(r)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if p.ID == "" {
+		return auth.Principal{}, fmt.Errorf("%w: authenticator returned an empty principal", auth.ErrUnauthenticated)
+	}
+	return p, nil
+}
+
+// corsPreflight sets CORS headers for allowed origins and answers
+// preflight requests. It reports whether the request was answered.
+func (s *Server) corsPreflight(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || (!s.corsAny && !s.cors[origin]) {
+		return false
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if s.corsAny {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.Set("Access-Control-Allow-Origin", origin)
+	}
+	h.Set("Access-Control-Expose-Headers", "X-Session-Id, X-Request-Id, Retry-After")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, X-Request-Id")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// recorder remembers the status written, for metrics and for knowing
+// whether an error can still be answered as such. It passes Flush and
+// Hijack through (SSE and WebSocket need them).
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = http.StatusOK, true
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: connection cannot be hijacked")
+	}
+	r.status, r.wroteHeader = http.StatusSwitchingProtocols, true
+	return hj.Hijack()
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// clientOrigin returns the host of an allowed Origin header, for the
+// WebSocket origin check.
+func (s *Server) originPatterns() []string {
+	if s.corsAny {
+		return []string{"*"}
+	}
+	var out []string
+	for o := range s.cors {
+		if i := strings.Index(o, "://"); i >= 0 {
+			out = append(out, o[i+3:])
+		}
+	}
+	return out
+}

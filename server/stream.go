@@ -1,0 +1,221 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/server/auth"
+	"github.com/helix-agents/helix-go/server/sse"
+)
+
+// reconnectHint is the delay the server asks clients to wait before
+// reconnecting when it shuts down.
+const reconnectHint = time.Second
+
+// streamWriteTimeout bounds one write to a stream: a client that stops
+// reading is cut off instead of holding a goroutine and buffers forever.
+const streamWriteTimeout = 30 * time.Second
+
+// errDraining ends streams when the server shuts down.
+var errDraining = errors.New("server: shutting down")
+
+// streamContext returns a context that ends with the request or when the
+// server starts draining; stop releases it.
+func (s *Server) streamContext(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	go func() {
+		select {
+		case <-s.drain:
+			cancel(errDraining)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// beginStream registers an open stream, or fails when draining.
+func (s *Server) beginStream(transport string) (end func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return nil, WithRetryAfter(fmt.Errorf("%w: shutting down", ErrUnavailable), reconnectHint)
+	}
+	s.streams.Add(1)
+	g := s.metrics.activeStreams.WithLabelValues(transport)
+	g.Inc()
+	return func() { g.Dec(); s.streams.Done() }, nil
+}
+
+// resumeAfter is the stream position to resume after; negative means the
+// first chunk of the session's current run.
+func resumeAfter(r *http.Request) (int64, error) {
+	after, ok, err := sse.ParseResume(r)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if !ok {
+		return -1, nil
+	}
+	return after, nil
+}
+
+// endStatus reports the session's status once its stream has ended.
+func (s *Server) endStatus(sessionID string) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		sess, err := s.rt.Store().GetSession(ctx, sessionID)
+		if err != nil {
+			return "", err
+		}
+		return string(sess.Status), nil
+	}
+}
+
+func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	sess, err := s.querySession(r, p)
+	if err != nil {
+		return err
+	}
+	after, err := resumeAfter(r)
+	if err != nil {
+		return err
+	}
+	end, err := s.beginStream("sse")
+	if err != nil {
+		return err
+	}
+	defer end()
+	sw, err := sse.NewWriter(w)
+	if err != nil {
+		return err
+	}
+	sw.SetWriteTimeout(streamWriteTimeout)
+	ctx, stop := s.streamContext(r.Context())
+	defer stop()
+	err = sw.Run(ctx, s.rt.Stream(ctx, sess.ID, after), sse.RunOptions{
+		Heartbeat: s.opts.Heartbeat,
+		EndStatus: s.endStatus(sess.ID),
+	})
+	if errors.Is(context.Cause(ctx), errDraining) {
+		// Tell the client to come back (to this address, after the
+		// restart, or to another process) from its Last-Event-ID.
+		_ = sw.Retry(reconnectHint)
+		return nil
+	}
+	if err != nil && r.Context().Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// WebSocket close codes and reasons. A stream that ends normally closes
+// with 1000 and the run's status as the reason.
+const (
+	wsCloseRestart = websocket.StatusServiceRestart // 1012: reconnect later
+)
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	sess, err := s.querySession(r, p)
+	if err != nil {
+		return err
+	}
+	after, err := resumeAfter(r)
+	if err != nil {
+		return err
+	}
+	end, err := s.beginStream("ws")
+	if err != nil {
+		return err
+	}
+	defer end()
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
+	if err != nil {
+		// Accept has answered the request (400/403/426).
+		s.log.Info("websocket upgrade refused", "request_id", RequestID(r.Context()), "error", err.Error())
+		return nil
+	}
+	c.SetReadLimit(4 << 10)
+	ctx, stop := s.streamContext(r.Context())
+	defer stop()
+	// The client sends nothing; reading in the background answers pings
+	// and notices a close.
+	ctx = c.CloseRead(ctx)
+	status, err := s.pumpWS(ctx, c, s.rt.Stream(ctx, sess.ID, after), sess.ID)
+	switch {
+	case errors.Is(context.Cause(ctx), errDraining):
+		return c.Close(wsCloseRestart, "server restarting; reconnect with after="+strconv.FormatInt(status.last, 10))
+	case err != nil:
+		c.Close(websocket.StatusInternalError, "stream failed")
+		return err
+	default:
+		return c.Close(websocket.StatusNormalClosure, status.end)
+	}
+}
+
+type wsState struct {
+	last int64  // last sequence sent
+	end  string // the run's status at the end
+}
+
+func (s *Server) pumpWS(ctx context.Context, c *websocket.Conn, chunks iter.Seq2[helix.Chunk, error], sessionID string) (wsState, error) {
+	var st wsState
+	ping := time.NewTicker(s.opts.Heartbeat)
+	defer ping.Stop()
+	next, stop := iter.Pull2(chunks)
+	defer stop()
+	// Pull blocks while the stream is idle, so pings go out from a second
+	// goroutine that only pings.
+	pingDone := make(chan struct{})
+	pctx, pcancel := context.WithCancel(ctx)
+	go func() {
+		defer close(pingDone)
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-ping.C:
+				pc, cancel := context.WithTimeout(pctx, streamWriteTimeout)
+				err := c.Ping(pc)
+				cancel()
+				if err != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer func() { pcancel(); <-pingDone }()
+	for {
+		ch, err, ok := next()
+		if !ok {
+			break
+		}
+		if err != nil {
+			return st, err
+		}
+		data, err := json.Marshal(ch)
+		if err != nil {
+			return st, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, streamWriteTimeout)
+		err = c.Write(wctx, websocket.MessageText, data)
+		cancel()
+		if err != nil {
+			return st, err
+		}
+		st.last = ch.Sequence
+	}
+	if ctx.Err() != nil {
+		return st, ctx.Err()
+	}
+	status, err := s.endStatus(sessionID)(ctx)
+	st.end = status
+	return st, err
+}
