@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -585,7 +586,7 @@ type StatusInfo struct {
 	RunID          string              `json:"runId"`
 	StreamSequence int64               `json:"streamSequence"`
 	Pending        []helix.PendingInfo `json:"pending"`
-	Output         []byte              `json:"output,omitempty"`
+	Output         json.RawMessage     `json:"output,omitempty"`
 	Error          *helix.ErrorInfo    `json:"error,omitempty"`
 	Usage          llm.Usage           `json:"usage"`
 	Aborted        bool                `json:"aborted,omitempty"`

@@ -1,0 +1,335 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/llm"
+)
+
+// StartRequest is the body of POST /start.
+type StartRequest struct {
+	// AgentType names the agent to run. Required.
+	AgentType string `json:"agentType"`
+	// SessionID continues an existing session with a new turn, or names
+	// the new session. Empty lets the server choose.
+	SessionID string `json:"sessionId,omitempty"`
+	// Message is the user message.
+	Message string `json:"message"`
+	// State is the initial agent state, a JSON value. Nil sends none.
+	State json.RawMessage `json:"state,omitempty"`
+	// Metadata is stored with a new session.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// RunRef identifies the run a request started: pass SessionID to
+// [Client.Stream] to follow it.
+type RunRef struct {
+	SessionID string `json:"sessionId"`
+	StreamID  string `json:"streamId"`
+	RunID     string `json:"runId"`
+}
+
+// SubmitResult is the answer of POST /submit-tool-result.
+type SubmitResult struct {
+	SessionID string `json:"sessionId"`
+	// Resumed is true when this answer was the last one pending and the
+	// run restarted; RunID and StreamID then identify the new run.
+	Resumed  bool   `json:"resumed"`
+	RunID    string `json:"runId,omitempty"`
+	StreamID string `json:"streamId,omitempty"`
+}
+
+// StatusInfo is a session's status as GET /status reports it. It mirrors
+// local.StatusInfo of package runtime/local.
+type StatusInfo struct {
+	SessionID      string              `json:"sessionId"`
+	AgentType      string              `json:"agentType"`
+	Status         helix.Status        `json:"status"`
+	StepCount      int                 `json:"stepCount"`
+	RunID          string              `json:"runId"`
+	StreamSequence int64               `json:"streamSequence"`
+	Pending        []helix.PendingInfo `json:"pending"`
+	// Output is the run's structured output, a JSON value, if any.
+	Output      json.RawMessage  `json:"output,omitempty"`
+	Error       *helix.ErrorInfo `json:"error,omitempty"`
+	Usage       llm.Usage        `json:"usage"`
+	Aborted     bool             `json:"aborted,omitempty"`
+	AbortReason string           `json:"abortReason,omitempty"`
+}
+
+// MessagePage is one page of a session's conversation (GET /messages).
+type MessagePage struct {
+	Messages []llm.Message `json:"messages"`
+	// Total is the number of messages of the session.
+	Total int `json:"total"`
+	// HasMore is true when messages follow this page.
+	HasMore bool `json:"hasMore"`
+}
+
+// SessionQuery filters and pages GET /sessions. The zero value lists the
+// first page of all the caller's sessions.
+type SessionQuery struct {
+	// AgentType keeps only the sessions of this agent type, if not empty.
+	AgentType string
+	// Status keeps only the sessions with this status, if not empty.
+	Status helix.Status
+	// Offset skips that many sessions. Zero sends no offset (the server's
+	// default, 0).
+	Offset int
+	// Limit is the page size. Zero sends no limit (the server's default).
+	Limit int
+}
+
+// Session summarises one session in a [SessionPage].
+type Session struct {
+	SessionID       string            `json:"sessionId"`
+	AgentType       string            `json:"agentType"`
+	Status          helix.Status      `json:"status"`
+	StepCount       int               `json:"stepCount"`
+	MessageCount    int               `json:"messageCount"`
+	RunCount        int               `json:"runCount"`
+	ParentSessionID string            `json:"parentSessionId,omitempty"`
+	Metadata        map[string]string `json:"metadata,omitempty"`
+	CreatedAt       time.Time         `json:"createdAt"`
+	UpdatedAt       time.Time         `json:"updatedAt"`
+}
+
+// SessionPage is one page of the caller's sessions (GET /sessions).
+type SessionPage struct {
+	Sessions []Session `json:"sessions"`
+	Total    int       `json:"total"`
+	HasMore  bool      `json:"hasMore"`
+}
+
+// Checkpoint describes one checkpoint of a session.
+type Checkpoint struct {
+	ID        string       `json:"id"`
+	RunID     string       `json:"runId"`
+	Step      int          `json:"step"`
+	Status    helix.Status `json:"status"`
+	Timestamp time.Time    `json:"timestamp"`
+}
+
+// CheckpointPage is one page of a session's checkpoints (GET /checkpoints).
+type CheckpointPage struct {
+	Checkpoints []Checkpoint `json:"checkpoints"`
+	Total       int          `json:"total"`
+	HasMore     bool         `json:"hasMore"`
+}
+
+// Start starts a run (POST /start): a new session, or a new turn of the
+// session req.SessionID. Errors match [ErrNotFound] for an unknown agent
+// type and [ErrAgentRunning] if the session already runs.
+func (c *Client) Start(ctx context.Context, req StartRequest) (*RunRef, error) {
+	var ref RunRef
+	if err := c.do(ctx, http.MethodPost, "/start", nil, req, &ref); err != nil {
+		return nil, err
+	}
+	return &ref, nil
+}
+
+// Resume resumes an interrupted or suspended session (POST /resume), with
+// a new user message if message is not empty. Errors match
+// [ErrNotResumable] or [ErrAgentRunning] if the session's status does not
+// allow it.
+func (c *Client) Resume(ctx context.Context, sessionID, message string) (*RunRef, error) {
+	body := struct {
+		SessionID string `json:"sessionId"`
+		Message   string `json:"message,omitempty"`
+	}{sessionID, message}
+	var ref RunRef
+	if err := c.do(ctx, http.MethodPost, "/resume", nil, body, &ref); err != nil {
+		return nil, err
+	}
+	return &ref, nil
+}
+
+// stopBody is the body of POST /interrupt and /abort.
+type stopBody struct {
+	SessionID string `json:"sessionId"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// stopAnswer is the 202 answer of POST /interrupt and /abort.
+type stopAnswer struct {
+	SessionID string       `json:"sessionId"`
+	Status    helix.Status `json:"status"`
+}
+
+// Interrupt asks the session's run to stop at the next safe point
+// (POST /interrupt); the session can be resumed later. It returns the
+// session's status when the server accepted the request, which may still
+// be running: follow the stream for the end.
+func (c *Client) Interrupt(ctx context.Context, sessionID, reason string) (helix.Status, error) {
+	var a stopAnswer
+	if err := c.do(ctx, http.MethodPost, "/interrupt", nil, stopBody{sessionID, reason}, &a); err != nil {
+		return "", err
+	}
+	return a.Status, nil
+}
+
+// Abort stops the session's run for good (POST /abort). Like
+// [Client.Interrupt], it returns the status when the request was
+// accepted.
+func (c *Client) Abort(ctx context.Context, sessionID, reason string) (helix.Status, error) {
+	var a stopAnswer
+	if err := c.do(ctx, http.MethodPost, "/abort", nil, stopBody{sessionID, reason}, &a); err != nil {
+		return "", err
+	}
+	return a.Status, nil
+}
+
+// submitBody is the body of POST /submit-tool-result.
+type submitBody struct {
+	SessionID  string          `json:"sessionId"`
+	ToolCallID string          `json:"toolCallId"`
+	Kind       string          `json:"kind"`
+	Approved   *bool           `json:"approved,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      string          `json:"error,omitempty"`
+}
+
+// Approve answers the approval request of tool call toolCallID (POST
+// /submit-tool-result, kind "approval"), with an optional reason. The run
+// resumes when no other call is pending. Errors match [ErrToolNotPending]
+// if the call is not waiting for approval.
+func (c *Client) Approve(ctx context.Context, sessionID, toolCallID string, approved bool, reason string) (*SubmitResult, error) {
+	return c.submit(ctx, submitBody{
+		SessionID: sessionID, ToolCallID: toolCallID, Kind: "approval",
+		Approved: &approved, Reason: reason,
+	})
+}
+
+// SubmitClientToolResult answers client tool call toolCallID (POST
+// /submit-tool-result, kind "client-tool-result") with result, a JSON
+// value, or with the failure errMsg if it is not empty. A nil result
+// sends none; pass json.RawMessage("null") for a JSON null. Errors match
+// [ErrToolNotPending] if the call is not waiting for a result.
+func (c *Client) SubmitClientToolResult(ctx context.Context, sessionID, toolCallID string, result json.RawMessage, errMsg string) (*SubmitResult, error) {
+	return c.submit(ctx, submitBody{
+		SessionID: sessionID, ToolCallID: toolCallID, Kind: "client-tool-result",
+		Result: result, Error: errMsg,
+	})
+}
+
+func (c *Client) submit(ctx context.Context, body submitBody) (*SubmitResult, error) {
+	var r SubmitResult
+	if err := c.do(ctx, http.MethodPost, "/submit-tool-result", nil, body, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Retry starts the session's failed or cut-off run again (POST /retry).
+// Errors match [ErrNotResumable] if the session's status does not allow
+// it.
+func (c *Client) Retry(ctx context.Context, sessionID string) (*RunRef, error) {
+	body := struct {
+		SessionID string `json:"sessionId"`
+	}{sessionID}
+	var ref RunRef
+	if err := c.do(ctx, http.MethodPost, "/retry", nil, body, &ref); err != nil {
+		return nil, err
+	}
+	return &ref, nil
+}
+
+// StreamToken returns a short-lived token for the session's stream (POST
+// /stream-token), for clients such as a browser's EventSource that cannot
+// send an Authorization header, and the time it expires.
+func (c *Client) StreamToken(ctx context.Context, sessionID string) (token string, expiresAt time.Time, err error) {
+	body := struct {
+		SessionID string `json:"sessionId"`
+	}{sessionID}
+	var a struct {
+		Token     string    `json:"token"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/stream-token", nil, body, &a); err != nil {
+		return "", time.Time{}, err
+	}
+	return a.Token, a.ExpiresAt, nil
+}
+
+// Status returns the session's status (GET /status). Errors match
+// [ErrNotFound] for an unknown session or one of another principal.
+func (c *Client) Status(ctx context.Context, sessionID string) (*StatusInfo, error) {
+	var s StatusInfo
+	if err := c.do(ctx, http.MethodGet, "/status", url.Values{"sessionId": {sessionID}}, nil, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Messages returns a page of the session's conversation (GET /messages),
+// skipping offset messages and holding at most limit. Zero for offset or
+// limit sends no parameter, so the server's default applies (limit 50);
+// the server accepts a limit from 1 to 1000 and answers [ErrBadRequest]
+// otherwise.
+func (c *Client) Messages(ctx context.Context, sessionID string, offset, limit int) (*MessagePage, error) {
+	q := url.Values{"sessionId": {sessionID}}
+	page(q, offset, limit)
+	var p MessagePage
+	if err := c.do(ctx, http.MethodGet, "/messages", q, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Sessions returns a page of the caller's own sessions (GET /sessions).
+func (c *Client) Sessions(ctx context.Context, query SessionQuery) (*SessionPage, error) {
+	q := url.Values{}
+	if query.AgentType != "" {
+		q.Set("agentType", query.AgentType)
+	}
+	if query.Status != "" {
+		q.Set("status", string(query.Status))
+	}
+	page(q, query.Offset, query.Limit)
+	var p SessionPage
+	if err := c.do(ctx, http.MethodGet, "/sessions", q, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Checkpoints returns a page of the session's checkpoints (GET
+// /checkpoints). Zero for offset or limit sends no parameter.
+func (c *Client) Checkpoints(ctx context.Context, sessionID string, offset, limit int) (*CheckpointPage, error) {
+	q := url.Values{"sessionId": {sessionID}}
+	page(q, offset, limit)
+	var p CheckpointPage
+	if err := c.do(ctx, http.MethodGet, "/checkpoints", q, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// page adds the pagination parameters that are not zero to q.
+func page(q url.Values, offset, limit int) {
+	if offset != 0 {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+}
+
+// Health checks liveness (GET /healthz): nil if the server answers 200.
+func (c *Client) Health(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/healthz", nil, nil, nil)
+}
+
+// Ready checks readiness (GET /readyz): nil if the server answers 200.
+// Errors match [ErrUnavailable] while the server is starting or shutting
+// down.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/readyz", nil, nil, nil)
+}
