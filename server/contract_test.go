@@ -49,6 +49,7 @@ var sessionRoutes = map[string]func(id string) ownershipCall{
 // otherRoutes are the authenticated routes without a session id.
 var otherRoutes = map[string]ownershipCall{
 	"GET /sessions": {"GET", "/sessions", nil},
+	"GET /agents":   {"GET", "/agents", nil},
 	"GET /metrics":  {"GET", "/metrics", nil},
 }
 
@@ -421,6 +422,22 @@ func TestUnknownRoutes(t *testing.T) {
 		if r := h.do(c.method, c.path, aliceKey, nil); r.status != 404 || r.body != bodyNotFound {
 			t.Errorf("%s %s: %d %s", c.method, c.path, r.status, r.body)
 		}
+	}
+}
+
+func TestAgents(t *testing.T) {
+	h := newHarness(t, harnessConfig{opts: func(o *Options) { o.DefaultAgent = "echo" }})
+	r := h.do("GET", "/agents", aliceKey, nil)
+	var out agentsResponse
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil || r.status != 200 {
+		t.Fatalf("%d %s %v", r.status, r.body, err)
+	}
+	names := map[string]AgentInfo{}
+	for _, a := range out.Agents {
+		names[a.Name] = a
+	}
+	if out.Default != "echo" || len(names) != 3 || len(names["approver"].Tools) != 1 || names["approver"].Tools[0].Name != "danger" {
+		t.Fatalf("agents %+v", out)
 	}
 }
 

@@ -526,3 +526,44 @@ func (s *Server) ready(ctx context.Context) error {
 	}
 	return err
 }
+
+// AgentInfo describes an agent for GET /agents.
+type AgentInfo struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	Tools       []ToolInfo `json:"tools"`
+	HasOutput   bool       `json:"hasOutput"`
+}
+
+// ToolInfo describes one tool of an agent.
+type ToolInfo struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+type agentsResponse struct {
+	Agents  []AgentInfo `json:"agents"`
+	Default string      `json:"default,omitempty"`
+}
+
+// handleAgents lists the agent types the caller can start (a factory that
+// fails for the caller is left out).
+func (s *Server) handleAgents(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	reg := s.rt.Agents()
+	out := agentsResponse{Agents: []AgentInfo{}, Default: s.opts.DefaultAgent}
+	for _, name := range reg.Types() {
+		a, err := reg.Resolve(r.Context(), name, helix.FactoryContext{Principal: p.ID})
+		if err != nil {
+			continue
+		}
+		info := AgentInfo{Name: a.Name(), Description: a.Description(), Tools: []ToolInfo{}, HasOutput: a.HasOutput()}
+		for _, t := range a.Tools() {
+			if t.IsFinish() {
+				continue
+			}
+			info.Tools = append(info.Tools, ToolInfo{Name: t.Name(), Description: t.Description()})
+		}
+		out.Agents = append(out.Agents, info)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

@@ -44,6 +44,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /messages", handle: s.handleMessages, session: true},
 		{pattern: "GET /checkpoints", handle: s.handleCheckpoints, session: true},
 		{pattern: "GET /sessions", handle: s.handleSessions},
+		{pattern: "GET /agents", handle: s.handleAgents},
 		{pattern: "GET /metrics", handle: s.handleMetrics},
 		{pattern: "GET /healthz", handle: s.handleHealthz, public: true},
 		{pattern: "GET /readyz", handle: s.handleReadyz, public: true},
