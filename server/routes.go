@@ -56,6 +56,18 @@ func (s *Server) routes() {
 	for _, rt := range s.routeTable() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	if s.opts.Playground != nil {
+		ui := func(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+			h := w.Header()
+			h.Set("Content-Security-Policy", playgroundCSP)
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "no-referrer")
+			s.opts.Playground.ServeHTTP(w, r)
+			return nil
+		}
+		s.mux.Handle("GET /{$}", s.wrap(route{pattern: "GET /", public: true, handle: ui}))
+		s.mux.Handle("GET /assets/", s.wrap(route{pattern: "GET /assets/", public: true, handle: ui}))
+	}
 	// Everything else, including a known path with the wrong method, is
 	// the same 404 as an unknown session: the API's surface is not probed
 	// through error bodies.
@@ -64,6 +76,12 @@ func (s *Server) routes() {
 	}}))
 	s.handler = s.outer(s.mux)
 }
+
+// playgroundCSP allows the playground its own scripts, styles and API
+// calls, and nothing else: no inline script, no third-party origin, no
+// framing.
+const playgroundCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // outer is the middleware every request passes, matched or not: request
 // id, panic recovery, security headers, CORS and the per-IP rate limit.

@@ -70,6 +70,11 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// DefaultAgent is the agent of chat requests that name none.
 	DefaultAgent string
+	// Playground, if set, serves the web UI: GET / and GET /assets/…,
+	// without authentication (the UI holds no data; it asks for an API key
+	// and calls the API like any client), under a strict
+	// Content-Security-Policy.
+	Playground http.Handler
 	// Logger receives request failures with their request ids (default
 	// slog.Default()). Wrap it with package redact.
 	Logger *slog.Logger
