@@ -326,3 +326,99 @@ func errorsAs(err error, target *websocket.CloseError) bool {
 	}
 	return ok
 }
+
+// TestRestartContinuesRun: a graceful restart in the middle of a run. The
+// old server tells the stream to reconnect and its runtime stops the run at
+// a checkpoint; the new process resumes it (ResumeShutdown); the client
+// reconnects with Last-Event-ID and receives the rest. What it got over
+// both processes is exactly the stored log, and the run completes.
+func TestRestartContinuesRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "helix.db")
+	ctx := context.Background()
+	st1, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1 := newHarness(t, harnessConfig{store: st1})
+	id := h1.start(aliceKey, "slow")
+	var got []helix.Chunk
+	read := func(h *harness, last int64) (int64, string, time.Duration) {
+		req, _ := http.NewRequest("GET", h.ts.URL+"/sse?sessionId="+id, nil)
+		req.Header.Set("Authorization", "Bearer "+aliceKey)
+		if last > 0 {
+			req.Header.Set("Last-Event-ID", strconv.FormatInt(last, 10))
+		}
+		res, err := h.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var retry time.Duration
+		n := 0
+		for ev, err := range sse.Decode(res.Body) {
+			if err != nil {
+				break
+			}
+			switch {
+			case ev.Retry > 0:
+				retry = ev.Retry
+			case ev.Name == "end":
+				return last, ev.Data, retry
+			case ev.Name == "chunk":
+				var c helix.Chunk
+				if err := json.Unmarshal([]byte(ev.Data), &c); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, c)
+				last = c.Sequence
+				if n++; n == 30 && h == h1 {
+					go func() { // restart after 30 chunks
+						sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+						defer cancel()
+						_ = h1.srv.Shutdown(sctx)
+					}()
+				}
+			}
+		}
+		return last, "", retry
+	}
+	last, end, retry := read(h1, 0)
+	if end != "" || retry == 0 {
+		t.Fatalf("first process: end %q, retry %v", end, retry)
+	}
+	h1.close(true) // the runtime stops the run at a checkpoint
+
+	st2, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := newHarness(t, harnessConfig{store: st2})
+	resumed, err := h2.rt.ResumeShutdown(ctx)
+	if err != nil || len(resumed) != 1 || resumed[0] != id {
+		t.Fatalf("ResumeShutdown = %v, %v", resumed, err)
+	}
+	if _, end, _ = read(h2, last); end != `{"status":"completed"}` {
+		t.Fatalf("second process: end %q", end)
+	}
+	stored, err := h2.st.ReadChunks(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(stored) {
+		t.Fatalf("received %d chunks, stored %d", len(got), len(stored))
+	}
+	for i := range stored {
+		if got[i].Sequence != stored[i].Sequence {
+			t.Fatalf("chunk %d: sequence %d, stored %d", i, got[i].Sequence, stored[i].Sequence)
+		}
+	}
+	var reasons []string
+	for _, c := range stored {
+		if c.Type == helix.ChunkRunEnd {
+			reasons = append(reasons, string(c.Status)+"/"+c.CompletionReason)
+		}
+	}
+	if len(reasons) != 2 || reasons[0] != "interrupted/shutdown" || !strings.HasPrefix(reasons[1], "completed") {
+		t.Fatalf("run ends %v", reasons)
+	}
+}

@@ -253,8 +253,10 @@ func (e *execution) stopFor(cause error) outcome {
 	switch {
 	case errors.As(cause, &sr) && sr.kind == store.ControlAbort:
 		return func() *helix.Result { return e.abort(sr.reason) }
-	default: // interrupt, shutdown, parent stopping
-		return func() *helix.Result { return e.interrupt() }
+	case errors.Is(cause, errShutdown):
+		return func() *helix.Result { return e.interrupt(ReasonShutdown) }
+	default: // interrupt, parent stopping
+		return func() *helix.Result { return e.interrupt("") }
 	}
 }
 
@@ -431,12 +433,12 @@ func (e *execution) abort(reason string) *helix.Result {
 	return e.fail(&runError{info: helix.ErrorInfo{Code: helix.CodeAborted, Category: helix.CategoryCancelation, Message: "run aborted"}, err: helix.ErrAborted})
 }
 
-func (e *execution) interrupt() *helix.Result {
+func (e *execution) interrupt(reason string) *helix.Result {
 	e.sess.Status = helix.StatusInterrupted
 	if err := e.hooks.OnAgentSuspended(e.bg, e.hookContext(), helix.StatusInterrupted); err != nil {
 		return e.fail(err)
 	}
-	return e.end("")
+	return e.end(reason)
 }
 
 func (e *execution) suspend(sus *store.Suspension) *helix.Result {

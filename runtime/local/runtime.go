@@ -657,6 +657,49 @@ func (r *Runtime) Stream(ctx context.Context, sessionID string, after int64) ite
 	}
 }
 
+// ReasonShutdown is the completion reason of a run interrupted because its
+// runtime was closed ([Runtime.Close]); [Runtime.ResumeShutdown] picks such
+// runs up again.
+const ReasonShutdown = "shutdown"
+
+// ResumeShutdown resumes every top-level session whose last run was
+// interrupted by a runtime's Close (completion reason ReasonShutdown), so
+// runs stopped by a graceful restart continue, on the same stream, in this
+// process. A session that another process resumed first is skipped. It
+// returns the ids of the sessions resumed.
+func (r *Runtime) ResumeShutdown(ctx context.Context) ([]string, error) {
+	var ids []string
+	for offset := 0; ; {
+		page, err := r.st.ListSessions(ctx, store.SessionQuery{Status: helix.StatusInterrupted, Offset: offset, Limit: 200})
+		if err != nil {
+			return ids, err
+		}
+		skipped := 0 // resumed sessions leave the filter; skipped ones stay
+		for _, sess := range page.Items {
+			skipped++
+			if sess.ParentSessionID != "" || sess.CurrentRunID == "" {
+				continue
+			}
+			run, err := r.st.GetRun(ctx, sess.ID, sess.CurrentRunID)
+			if err != nil || run.CompletionReason != ReasonShutdown {
+				continue
+			}
+			if _, err := r.Resume(ctx, sess.ID, ResumeOptions{}); err != nil {
+				if errors.Is(err, helix.ErrAlreadyRunning) || errors.Is(err, helix.ErrNotResumable) {
+					continue
+				}
+				return ids, fmt.Errorf("local: resume %s after shutdown: %w", sess.ID, err)
+			}
+			ids = append(ids, sess.ID)
+			skipped--
+		}
+		if !page.HasMore {
+			return ids, nil
+		}
+		offset += skipped
+	}
+}
+
 // Wait blocks until the session has no run in this process or ctx is done.
 func (r *Runtime) Wait(ctx context.Context, sessionID string) error {
 	r.mu.Lock()
