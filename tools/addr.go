@@ -25,6 +25,9 @@ var refusedRanges = func() []refusedRange {
 		{"::1/128", "loopback"},
 		{"::/96", "IPv4-compatible IPv6"},
 		{"100::/64", "discard-only"},
+		// A local-use NAT64 prefix (RFC 8215) reaches IPv4 addresses
+		// through the operator's own translator, internal ones included.
+		{"64:ff9b:1::/48", "local-use NAT64"},
 		{"fc00::/7", "unique local (private)"},
 		{"fe80::/10", "link-local"},
 		{"fec0::/10", "site-local"},

@@ -55,6 +55,8 @@ func TestClassifyAddr(t *testing.T) {
 		{"::127.0.0.1", true},
 		{"64:ff9b::7f00:1", true},
 		{"64:ff9b::a9fe:a9fe", true},
+		{"64:ff9b:1::a00:1", true},
+		{"64:ff9b:1:ffff::808:808", true},
 		{"2002:7f00:1::", true},
 		{"2002:c0a8:101::1", true},
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -75,10 +76,12 @@ type FetchOutput struct {
 
 // HTTPFetch returns the http_fetch tool: an HTTP GET of a URL that returns
 // the status, content type and body as text. Only http and https URLs are
-// fetched, with no proxy. The dialer checks every resolved address,
-// including those of redirects, and refuses internal ones (see
-// [FetchOptions.AllowPrivate]) with an error wrapping [ErrRefusedAddress],
-// so DNS names pointing inward and redirects to internal hosts fail. Bodies
+// fetched, with no proxy. The dialer resolves each host, including those
+// of redirects, drops internal addresses (see [FetchOptions.AllowPrivate])
+// and connects to a remaining one by its IP address, so that no second
+// lookup can change it; with none left the error wraps
+// [ErrRefusedAddress], so DNS names pointing inward and redirects to
+// internal hosts fail. IP addresses with a zone are refused. Bodies
 // are cut at [FetchOptions.MaxBodyBytes] with Truncated set; bytes that are
 // not UTF-8 are replaced. An HTTP error status is a result, not a tool
 // error.
@@ -103,16 +106,15 @@ func HTTPFetch(o FetchOptions) *helix.Tool {
 		}, approval(o.RequireApproval)...)
 }
 
-func newFetchClient(o FetchOptions) *http.Client {
-	dialer := &net.Dialer{
-		Timeout: o.Timeout,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			return checkDial(o, network, address)
-		},
-	}
+func newFetchClient(o FetchOptions) *http.Client { return newGuardedClient(newGuard(o)) }
+
+// newGuardedClient returns the http_fetch client dialing through g; tests
+// pass a guard with a fake resolver and dialer.
+func newGuardedClient(g *guard) *http.Client {
+	o := g.o
 	transport := &http.Transport{
 		Proxy:                  nil, // a proxy would fetch on our behalf, unchecked
-		DialContext:            dialer.DialContext,
+		DialContext:            g.DialContext,
 		ForceAttemptHTTP2:      true,
 		TLSHandshakeTimeout:    10 * time.Second,
 		ResponseHeaderTimeout:  o.Timeout,
@@ -132,6 +134,134 @@ func newFetchClient(o FetchOptions) *http.Client {
 			return checkScheme(req.URL)
 		},
 	}
+}
+
+// guard is the dialer of http_fetch. It resolves the host itself, drops
+// every address that o refuses and dials a permitted one as an IP literal,
+// so the address connected is the address checked: no second lookup can
+// return another one (DNS rebinding). The dialer's Control function checks
+// the address again at connect time.
+type guard struct {
+	o FetchOptions
+	// resolve looks up the addresses of a host name (never an IP literal).
+	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// dial connects to address, always an IP literal and a port.
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// minDialTimeout is the least time given to one address of several, as in
+// net.Dialer.
+const minDialTimeout = 2 * time.Second
+
+func newGuard(o FetchOptions) *guard {
+	dialer := &net.Dialer{
+		Timeout: o.Timeout,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			return checkDial(o, network, address)
+		},
+	}
+	return &guard{
+		o: o,
+		resolve: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		},
+		dial: dialer.DialContext,
+	}
+}
+
+// DialContext is the transport's dial function: it connects to the first
+// permitted address of the host of address (host:port) that accepts the
+// connection. If the host has no permitted address, the error wraps
+// ErrRefusedAddress.
+func (g *guard) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	addrs, port, err := g.permitted(ctx, network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	var firstErr error
+	for i, ip := range addrs {
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if left := len(addrs) - i; left > 1 {
+			// Leave time for the other addresses, as net.Dialer does.
+			if deadline, ok := ctx.Deadline(); ok {
+				part := time.Until(deadline) / time.Duration(left)
+				dctx, cancel = context.WithTimeout(ctx, max(part, minDialTimeout))
+			}
+		}
+		conn, err := g.dial(dctx, network, netip.AddrPortFrom(ip, port).String())
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, firstErr
+}
+
+// permitted returns the addresses of address's host that o permits, in
+// the resolver's order, unmapped, and the port. The error wraps
+// ErrRefusedAddress if there are none.
+func (g *guard) permitted(ctx context.Context, network, address string) ([]netip.Addr, uint16, error) {
+	if network != "tcp4" && network != "tcp6" && network != "tcp" {
+		return nil, 0, fmt.Errorf("%w: network %s", ErrRefusedAddress, network)
+	}
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: cannot parse %q", ErrRefusedAddress, address)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: bad port %q", ErrRefusedAddress, portStr)
+	}
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		if host == "" || strings.Contains(host, "%") {
+			return nil, 0, fmt.Errorf("%w: host %q", ErrRefusedAddress, host)
+		}
+		if addrs, err = g.resolve(ctx, host); err != nil {
+			return nil, 0, err
+		}
+	}
+	var ok []netip.Addr
+	var refusal error
+	for _, ip := range addrs {
+		if err := g.check(network, ip); err != nil {
+			if refusal == nil {
+				refusal = err
+			}
+			continue
+		}
+		ok = append(ok, ip.Unmap())
+	}
+	if len(ok) == 0 {
+		if refusal == nil {
+			refusal = fmt.Errorf("%w: %s has no address", ErrRefusedAddress, host)
+		}
+		return nil, 0, refusal
+	}
+	return ok, uint16(port), nil
+}
+
+// check returns an error wrapping ErrRefusedAddress if ip may not be
+// dialed on network.
+func (g *guard) check(network string, ip netip.Addr) error {
+	if ip.Zone() != "" {
+		return fmt.Errorf("%w: %s has a zone", ErrRefusedAddress, ip)
+	}
+	if err := checkAddr(g.o, ip); err != nil {
+		return err
+	}
+	if u := ip.Unmap(); (network == "tcp4" && !u.Is4()) || (network == "tcp6" && !u.Is6()) {
+		return fmt.Errorf("%w: %s is not a %s address", ErrRefusedAddress, ip, network)
+	}
+	return nil
 }
 
 // checkDial is the dialer's Control function: address is the resolved
