@@ -84,7 +84,7 @@ func testAgents(dangers *atomic.Int64) []*helix.Agent {
 		helix.MustNewAgent(helix.AgentConfig{Name: "echo", Model: scripted.Turns(scripted.Turn{Text: "hello from helix"})}),
 		helix.MustNewAgent(helix.AgentConfig{Name: "slow", Model: scripted.Turns(slow, slow, slow, slow, slow, slow)}),
 		helix.MustNewAgent(helix.AgentConfig{Name: "approver", Tools: []*helix.Tool{danger}, Model: scripted.Turns(
-			scripted.Turn{Text: "let me", ToolCalls: []scripted.ToolCall{{ID: "call_1", Name: "danger", Arguments: json.RawMessage(`{"x":7}`)}}},
+			scripted.Turn{Text: "let me", ToolCalls: []scripted.ToolCall{{ID: "call_1", Name: "danger", Arguments: json.RawMessage(`{ "x": 7 }`)}}}, // spaced, as providers may send
 			scripted.Turn{Text: "done"},
 		)}),
 	}

@@ -249,7 +249,7 @@ func (e *execution) classify(calls []llm.ToolCall) []*job {
 		if need {
 			j.mode = modePending
 			j.pending = &store.PendingCall{Kind: store.PendingApproval, ToolCallID: call.ID, ToolName: call.Name,
-				Arguments: call.Arguments, ArgsDigest: digest(call.Arguments), ApprovalID: e.rt.newID("appr_"), CreatedAt: e.rt.now()}
+				Arguments: call.Arguments, ArgsDigest: digest(compactJSON(call.Arguments)), ApprovalID: e.rt.newID("appr_"), CreatedAt: e.rt.now()}
 		}
 	}
 	return jobs
@@ -303,7 +303,10 @@ func (e *execution) drain(sus *store.Suspension) outcome {
 			}
 			j.result, j.errText = errorResult(call, msg), "denied"
 		case p.Kind == store.PendingApproval:
-			if digest(call.Arguments) != p.ArgsDigest || !bytes.Equal(call.Arguments, p.Arguments) {
+			// Compared compacted: a store may keep the arguments as the model
+			// sent them or re-encode them (SQLite's JSON columns do).
+			args := compactJSON(call.Arguments)
+			if digest(args) != p.ArgsDigest || !bytes.Equal(args, compactJSON(p.Arguments)) {
 				j.result, j.errText = errorResult(call, "approval does not match the call's arguments"), "approval mismatch"
 				continue
 			}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// server is a helix serve running in process.
+type testServer struct {
+	url    string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startServe runs helix serve with args on a free port and waits until it
+// listens.
+func startServe(t *testing.T, env map[string]string, args ...string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &testServer{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--store", "memory://"}, args...)
+	go func() {
+		s.done <- run(ctx, all, mapEnv(env), strings.NewReader(""), io.MultiWriter(s.stdout, pw), s.stderr)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			t.Error("helix serve did not stop")
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	defer func() { // keep draining stdout once the address is known
+		go func() {
+			for range lines {
+			}
+		}()
+	}()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("helix serve exited before listening; stderr:\n%s", s.stderr.String())
+			}
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				s.url = m[1]
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("helix serve is not listening; stdout:\n%s\nstderr:\n%s", s.stdout.String(), s.stderr.String())
+		}
+	}
+}
+
+// stop cancels the server's context and returns its exit code.
+func (s *testServer) stop(t *testing.T) int {
+	t.Helper()
+	s.cancel()
+	select {
+	case code := <-s.done:
+		s.done <- code // for the cleanup
+		return code
+	case <-time.After(30 * time.Second):
+		t.Fatal("helix serve did not stop within 30s")
+		return -1
+	}
+}
+
+func (s *testServer) do(t *testing.T, method, path, key, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// streamUntilEnd reads the session's SSE stream until "event: end" and
+// returns everything read.
+func (s *testServer) streamUntilEnd(t *testing.T, key, session string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/sse?sessionId="+session, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /sse = %d %s", resp.StatusCode, b)
+	}
+	var all strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	sawEnd := false
+	for sc.Scan() {
+		line := sc.Text()
+		all.WriteString(line + "\n")
+		if line == "event: end" {
+			sawEnd = true
+		}
+		if sawEnd && strings.HasPrefix(line, "data:") {
+			return all.String()
+		}
+	}
+	t.Fatalf("SSE stream ended without event: end (%v):\n%s", sc.Err(), all.String())
+	return ""
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	model := "scripted:" + writeFile(t, filepath.Join(dir, "s.json"),
+		`{"turns":[{"text":"Let me compute.","toolCalls":[{"name":"calculator","arguments":{"expression":"6*7"}}]},{"text":"It is 42."}]}`)
+	s := startServe(t, nil, "--model", model, "--api-key", keyAlice, "--log-level", "debug")
+	key := strings.TrimPrefix(keyAlice, "alice=")
+
+	if !strings.Contains(s.stdout.String(), "curl ") || !strings.Contains(s.stdout.String(), "/start") {
+		t.Errorf("the banner has no curl example:\n%s", s.stdout.String())
+	}
+	if code, body := s.do(t, http.MethodPost, "/start", "", `{"agentType":"assistant","message":"hi"}`); code != http.StatusUnauthorized {
+		t.Errorf("POST /start without a key = %d %s, want 401", code, body)
+	}
+	code, body := s.do(t, http.MethodPost, "/start", key, `{"agentType":"assistant","sessionId":"e2e-1","message":"What is 6*7?"}`)
+	if code != http.StatusOK || !strings.Contains(body, `"sessionId":"e2e-1"`) {
+		t.Fatalf("POST /start = %d %s", code, body)
+	}
+	events := s.streamUntilEnd(t, key, "e2e-1")
+	for _, want := range []string{`"type":"text_delta"`, `"toolName":"calculator"`, `"delta":" 42."`, `event: end`, `{"status":"completed"}`} {
+		if !strings.Contains(events, want) {
+			t.Errorf("SSE stream lacks %s:\n%s", want, events)
+		}
+	}
+	if code, body := s.do(t, http.MethodGet, "/healthz", "", ""); code != http.StatusOK {
+		t.Errorf("GET /healthz = %d %s", code, body)
+	}
+
+	start := time.Now()
+	if code := s.stop(t); code != 0 {
+		t.Errorf("helix serve exit code = %d, want 0; stderr:\n%s", code, s.stderr.String())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("helix serve took %v to stop", d)
+	}
+	if logs := s.stderr.String(); strings.Contains(logs, key) {
+		t.Errorf("the API key appears in the log:\n%s", logs)
+	}
+}
+
+func TestServeGeneratedKeyAndMissingModelKey(t *testing.T) {
+	// No credential configured, no OPENAI_API_KEY: the server starts with a
+	// generated key, says which variable to set, and runs fail cleanly.
+	s := startServe(t, map[string]string{}, "--model", "openai:gpt-4o-mini")
+	m := regexp.MustCompile(`generated one for this run: (\S+) `).FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("no generated key in the banner:\n%s", s.stdout.String())
+	}
+	key := m[1]
+	if !strings.Contains(s.stdout.String(), "Bearer "+key) {
+		t.Errorf("the curl example does not use the generated key:\n%s", s.stdout.String())
+	}
+	if code, body := s.do(t, http.MethodPost, "/start", "wrong-key-0123456789", `{"agentType":"assistant","message":"hi"}`); code != http.StatusUnauthorized {
+		t.Errorf("POST /start with a wrong key = %d %s, want 401", code, body)
+	}
+	code, body := s.do(t, http.MethodPost, "/start", key, `{"agentType":"assistant","sessionId":"nokey","message":"hi"}`)
+	if code != http.StatusOK {
+		t.Fatalf("POST /start with the generated key = %d %s", code, body)
+	}
+	events := s.streamUntilEnd(t, key, "nokey")
+	if !strings.Contains(events, codeMissingKey) || !strings.Contains(events, `{"status":"failed"}`) {
+		t.Errorf("a run without a model key: SSE stream:\n%s", events)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	stderr := s.stderr.String()
+	if !strings.Contains(stderr, "OPENAI_API_KEY") || !strings.Contains(stderr, offlineHint) {
+		t.Errorf("stderr does not say which variable to set:\n%s", stderr)
+	}
+	if strings.Contains(stderr, key) {
+		t.Errorf("the generated key appears in the log:\n%s", stderr)
+	}
+}
+
+func TestServeUnauthenticated(t *testing.T) {
+	dir := t.TempDir()
+	model := "scripted:" + writeFile(t, filepath.Join(dir, "s.json"), textScript)
+	s := startServe(t, nil, "--model", model, "--allow-unauthenticated", "--rate-limit", "0")
+	if strings.Contains(s.stdout.String(), "generated one") {
+		t.Errorf("a key was generated with --allow-unauthenticated:\n%s", s.stdout.String())
+	}
+	code, body := s.do(t, http.MethodPost, "/start", "", `{"agentType":"assistant","sessionId":"anon","message":"hi"}`)
+	if code != http.StatusOK {
+		t.Fatalf("POST /start unauthenticated = %d %s", code, body)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	if !strings.Contains(s.stderr.String(), "AUTHENTICATION IS DISABLED") {
+		t.Errorf("no warning about disabled authentication:\n%s", s.stderr.String())
+	}
+}
