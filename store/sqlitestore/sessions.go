@@ -99,7 +99,7 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: %s %q: encoding: %w", op, rec.ID, err)
 	}
-	return s.write(ctx, op, c.ID, func(t txn) error {
+	err = s.write(ctx, op, c.ID, func(t txn) error {
 		res, err := t.exec(`INSERT INTO sessions
 			(id, principal, agent_type, status, created_ns, version, message_count, record, stream_status)
 			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -112,6 +112,10 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.cache.Init(c.ID, helix.StreamActive, 0)
+	}
+	return err
 }
 
 // GetSession returns the session or an error wrapping [store.ErrNotFound].

@@ -169,14 +169,16 @@ func (o *Options) validate() error {
 
 // Store is a SQLite [store.Store]. Create one with [Open].
 type Store struct {
-	o    Options
-	w    *sql.DB // every write, one transaction at a time (wmu)
-	wmu  sync.Mutex
-	r    *sql.DB // reads
-	ws   *stmts  // statements of w
-	rs   *stmts  // statements of r
-	hub  *tail.Hub
-	appq chan *appendReq
+	o   Options
+	w   *sql.DB // every write, one transaction at a time (wmu)
+	wmu sync.Mutex
+	r   *sql.DB // reads
+	ws  *stmts  // statements of w
+	rs  *stmts  // statements of r
+	hub *tail.Hub
+	// cache holds the newest chunks of live streams for subscribers.
+	cache *tail.Cache
+	appq  chan *appendReq
 	// appenderDone is closed when the group-commit writer has stopped.
 	appenderDone chan struct{}
 	// Statements of the group-commit writer, prepared on the write
@@ -235,7 +237,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetMaxOpenConns(o.ReadConns)
 	r.SetMaxIdleConns(o.ReadConns)
 	r.SetConnMaxIdleTime(0)
-	s := &Store{o: o, w: w, r: r, ws: newStmts(w, true), rs: newStmts(r, false), hub: tail.NewHub(), appq: make(chan *appendReq, 1024),
+	s := &Store{o: o, w: w, r: r, ws: newStmts(w, true), rs: newStmts(r, false), hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{})}
 	for _, p := range []struct {
 		stmt **sql.Stmt

@@ -20,7 +20,9 @@ type appendReq struct {
 	id    string
 	fence uint64
 	data  [][]byte // the chunks' JSON, without sequences
-	res   chan appendRes
+	// chunks are the caller's; read only until res is sent.
+	chunks []helix.Chunk
+	res    chan appendRes
 }
 
 // appendRes is the outcome of an appendReq: the last sequence assigned.
@@ -53,7 +55,7 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 		}
 		return last, nil
 	}
-	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, data: make([][]byte, len(chunks)), res: make(chan appendRes, 1)}
+	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, data: make([][]byte, len(chunks)), chunks: chunks, res: make(chan appendRes, 1)}
 	for i := range chunks {
 		c := chunks[i]
 		c.Sequence = 0 // stored in its own column
@@ -201,6 +203,23 @@ func (s *Store) flush(batch []*appendReq) {
 		}
 		return tx.Commit()
 	}()
+	if err == nil {
+		// The cache learns the chunks in commit order (this goroutine is
+		// the only appender), before the callers get their chunks back
+		// (they set the sequences in place) and before subscribers wake.
+		for i, r := range batch {
+			if results[i].err != nil {
+				continue
+			}
+			first := results[i].last - int64(len(r.chunks)) + 1
+			cc := make([]helix.Chunk, len(r.chunks))
+			for j := range r.chunks {
+				cc[j] = r.chunks[j]
+				cc[j].Sequence = first + int64(j)
+			}
+			s.cache.Append(r.id, cc)
+		}
+	}
 	for i, r := range batch {
 		res := results[i]
 		if err != nil && res.err == nil {
@@ -226,7 +245,9 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 		}
 		defer rows.Close()
 		if limit > 0 {
-			out = make([]helix.Chunk, 0, min(limit, 1024))
+			// Sized for a live tail (a few chunks); append grows it for
+			// a catch-up read.
+			out = make([]helix.Chunk, 0, min(limit, 16))
 		}
 		var b sql.RawBytes
 		for rows.Next() {
@@ -273,6 +294,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		return err
 	})
 	if err == nil {
+		s.cache.SetStatus(sessionID, status)
 		s.hub.Notify(sessionID)
 	}
 	return err
@@ -308,6 +330,7 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 // [store.ErrClosed] when the store is closed.
 func (s *Store) Subscribe(ctx context.Context, sessionID string, after int64) iter.Seq2[helix.Chunk, error] {
 	return tail.Follow(ctx, s, s.hub, sessionID, after, tail.Options{
+		Cache:     s.cache,
 		Closed:    s.done,
 		ClosedErr: fmt.Errorf("sqlitestore: subscribe %q: %w", sessionID, store.ErrClosed),
 	})

@@ -116,6 +116,9 @@ type Options struct {
 	// ClosedErr is the error reported when Closed is closed; it should wrap
 	// store.ErrClosed.
 	ClosedErr error
+	// Cache, if set, answers reads when it can (see [Cache]); the backend
+	// is read when it cannot, and after every poll tick.
+	Cache *Cache
 }
 
 // Follow implements [store.Store.Subscribe] on r: it yields every chunk
@@ -142,19 +145,31 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 				timer.Stop()
 			}
 		}()
+		polled := false // the last wait ended by the poll timer
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(helix.Chunk{}, err)
 				return
 			}
 			wake, release := hub.Watch(sessionID)
-			// Status first: every chunk appended before the stream stopped
-			// being active is visible to the read that follows.
-			info, err := r.StreamInfo(ctx, sessionID)
-			var chunks []helix.Chunk
-			if err == nil {
-				chunks, err = r.ReadChunks(ctx, sessionID, next, batch)
+			var (
+				info   store.StreamInfo
+				chunks []helix.Chunk
+				err    error
+				cached bool
+			)
+			if o.Cache != nil && !polled {
+				chunks, info.Status, cached = o.Cache.Read(sessionID, next, batch)
 			}
+			if !cached {
+				// Status first: every chunk appended before the stream
+				// stopped being active is visible to the read that follows.
+				info, err = r.StreamInfo(ctx, sessionID)
+				if err == nil {
+					chunks, err = r.ReadChunks(ctx, sessionID, next, batch)
+				}
+			}
+			polled = false
 			if err != nil {
 				release()
 				if ctx.Err() != nil {
@@ -199,6 +214,7 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 			select {
 			case <-wake:
 			case <-tick:
+				polled = true
 			case <-ctx.Done():
 				release()
 				yield(helix.Chunk{}, ctx.Err())
