@@ -8,6 +8,7 @@ import (
 	"iter"
 	"runtime"
 	"strings"
+	"time"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/store"
@@ -44,7 +45,7 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 	if len(chunks) == 0 {
 		var last int64
 		var newest uint64
-		if err := s.rs.row(ctx, `SELECT fence, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&newest, &last); err != nil {
+		if err := s.rs.row(ctx, `SELECT fence, `+lastSeqOf+` FROM sessions WHERE id = ?`, sessionID).Scan(&newest, &last); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return 0, notFound(op, sessionID)
 			}
@@ -94,12 +95,21 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 	return res.last, nil
 }
 
+// lastSeqOf is the SQL expression for the last chunk sequence of the
+// session row in scope: a seek to the end of its chunks (the primary key),
+// so that appends never rewrite the (large) session row. The sessions
+// table's last_seq column is no longer maintained.
+const lastSeqOf = `(SELECT coalesce(max(seq), 0) FROM chunks WHERE chunks.sid = sessions.sid)`
+
 // appender is the group-commit writer: it takes every queued append and
 // writes them in one transaction.
 func (s *Store) appender() {
 	defer s.wg.Done()
 	defer close(s.appenderDone)
 	batch := make([]*appendReq, 0, s.o.MaxBatch)
+	var lastStart time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case <-s.done:
@@ -114,6 +124,16 @@ func (s *Store) appender() {
 		case r := <-s.appq:
 			batch = append(batch[:0], r)
 		}
+		if wait := s.o.CommitInterval - time.Since(lastStart); wait > 0 {
+			// Let the appends of the other busy streams join this commit.
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-s.done:
+				timer.Stop()
+			}
+		}
+		lastStart = time.Now()
 		// Writers woken by the previous flush may not have run yet: let
 		// them queue their next append before taking the batch, once.
 		runtime.Gosched()
@@ -159,8 +179,11 @@ func (s *Store) flush(batch []*appendReq) {
 			return err
 		}
 		defer tx.Rollback()
-		sel, upd := tx.Stmt(s.selStream), tx.Stmt(s.updLast)
+		sel := tx.Stmt(s.selStream)
 		var rows []any // sid, seq, data of every chunk to insert
+		// Streams appended to earlier in this batch: their rows are not
+		// inserted yet, so the stored last sequence is behind.
+		lastOf := map[int64]int64{}
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				results[i].err = err
@@ -179,13 +202,14 @@ func (s *Store) flush(batch []*appendReq) {
 				results[i].err = staleFence("append chunks", r.id, r.fence, newest)
 				continue
 			}
+			if l, ok := lastOf[sid]; ok {
+				last = l
+			}
 			for j, d := range r.data {
 				rows = append(rows, sid, last+1+int64(j), d)
 			}
 			last += int64(len(r.data))
-			if _, err := upd.ExecContext(ctx, last, sid); err != nil {
-				return err
-			}
+			lastOf[sid] = last
 			results[i].last = last
 			touched = append(touched, r.id)
 		}
@@ -309,7 +333,7 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 	}
 	var info store.StreamInfo
 	var status string
-	if err := s.rs.row(ctx, `SELECT stream_status, last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&status, &info.LastSequence); err != nil {
+	if err := s.rs.row(ctx, `SELECT stream_status, `+lastSeqOf+` FROM sessions WHERE id = ?`, sessionID).Scan(&status, &info.LastSequence); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.StreamInfo{}, notFound(op, sessionID)
 		}

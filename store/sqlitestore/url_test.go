@@ -19,6 +19,7 @@ func TestParseURL(t *testing.T) {
 		{in: "sqlite://helix.db?synchronous=FULL&busy_timeout=10s", path: "helix.db", o: Options{Synchronous: "full", BusyTimeout: 10 * time.Second}},
 		{in: "sqlite:rel/helix.db?poll_interval=-1s&read_conns=8&max_batch=64", path: "rel/helix.db",
 			o: Options{Synchronous: "normal", PollInterval: -time.Second, ReadConns: 8, MaxBatch: 64}},
+		{in: "sqlite:x.db?commit_interval=-1ms", path: "x.db", o: Options{Synchronous: "normal", CommitInterval: -time.Millisecond}},
 		{in: "sqlite://", err: "names no database file"},
 		{in: "sqlite://x.db?synchronous=off", err: `synchronous "off"`},
 		{in: "sqlite://x.db?busy_timeout=soon", err: "busy_timeout"},
@@ -53,7 +54,10 @@ func TestParseURL(t *testing.T) {
 			want.PollInterval = 100 * time.Millisecond
 		}
 		if want.MaxBatch == 0 {
-			want.MaxBatch = 256
+			want.MaxBatch = 1024
+		}
+		if want.CommitInterval == 0 {
+			want.CommitInterval = 2 * time.Millisecond
 		}
 		if path != tc.path || o != want {
 			t.Errorf("parseURL(%q) = %q, %+v; want %q, %+v", tc.in, path, o, tc.path, want)
