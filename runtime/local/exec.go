@@ -50,6 +50,7 @@ type execution struct {
 	unsaved int           // messages at the end of msgs not yet committed
 	hooks   helix.HookSet
 	fwd     func(helix.Chunk) // forwards chunks to the parent's stream
+	chunks  *chunkWriter      // created by the first append
 	step    int
 	forced  bool
 }
@@ -176,6 +177,7 @@ func (e *execution) execute() *helix.Result {
 		close(e.ar.done)
 	}()
 	res := e.loopSafe()
+	e.flushChunks()
 	e.ar.result = res
 	return res
 }
@@ -285,12 +287,19 @@ func (e *execution) emit(c helix.Chunk) {
 }
 
 func (e *execution) append(c helix.Chunk) {
-	one := [1]helix.Chunk{c}
-	if _, err := e.rt.st.AppendChunks(e.bg, e.sess.ID, e.fence, one[:]); err != nil {
-		e.rt.log.Error("append chunk", "session", e.sess.ID, "type", string(c.Type), "error", err)
+	if e.chunks == nil {
+		e.chunks = newChunkWriter(e.bg, e.rt.st, e.sess.ID, e.fence, e.rt.log)
 	}
+	e.chunks.add(c)
 	if e.fwd != nil {
 		e.fwd(c)
+	}
+}
+
+// flushChunks waits until every chunk emitted so far is stored.
+func (e *execution) flushChunks() {
+	if e.chunks != nil {
+		e.chunks.flush()
 	}
 }
 
@@ -302,6 +311,7 @@ func (e *execution) commit(checkpoint bool) error {
 	e.sess.StepCount = e.step
 	e.run.StepCount = e.step
 	e.run.Status = e.sess.Status
+	e.flushChunks() // the stream is stored up to the state it describes
 	c := store.Commit{Session: e.sess, ExpectedVersion: e.sess.Version, Fence: e.fence, Run: e.run,
 		Messages: e.msgs[len(e.msgs)-e.unsaved:]}
 	if checkpoint {
@@ -388,6 +398,7 @@ func (e *execution) end(reason string) *helix.Result {
 	}
 	usage := e.run.Usage
 	e.emit(helix.Chunk{Type: helix.ChunkRunEnd, Status: e.sess.Status, CompletionReason: reason, Usage: &usage})
+	e.flushChunks()
 	if err := e.rt.st.SetStreamStatus(e.bg, e.sess.ID, e.fence, helix.StreamStatusFor(e.sess.Status)); err != nil {
 		e.rt.log.Error("set stream status", "session", e.sess.ID, "error", err)
 	}
