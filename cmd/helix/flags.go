@@ -182,6 +182,27 @@ func parseLogLevel(s string) (slog.Level, error) {
 }
 
 // checkModelSpec reports a malformed model spec as a usage error.
+// demoScript is the offline demo model's script, used when no model is
+// named and no OpenAI key is set (a newcomer's first run in the repository).
+const demoScript = "examples/demo.json"
+
+// autoModel returns spec, or when it is empty the default model: OpenAI if
+// its key (or a compatible server's URL) is set, else the scripted demo
+// model if its script is here, saying so on w.
+func autoModel(spec string, env func(string) string, w io.Writer) string {
+	if spec != "" {
+		return spec
+	}
+	if env("OPENAI_API_KEY") != "" || env("OPENAI_BASE_URL") != "" {
+		return defaultModel
+	}
+	if _, err := os.Stat(demoScript); err == nil {
+		fmt.Fprintf(w, "No OPENAI_API_KEY set: running offline on the scripted demo model (%s). Set the key, or pass --model, to use a real model.\n", demoScript)
+		return "scripted:" + demoScript
+	}
+	return defaultModel
+}
+
 func checkModelSpec(spec string) error {
 	if _, err := models.Parse(spec); err != nil {
 		return usageError{fmt.Errorf("--model: %w", err)}

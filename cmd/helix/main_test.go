@@ -218,7 +218,7 @@ func TestServeFlagsFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.addr != "127.0.0.1:8080" || o.storeURL != defaultStore || o.model != defaultModel || o.rateLimit != 20 || o.configPath != "" {
+	if o.addr != "127.0.0.1:8080" || o.storeURL != defaultStore || o.model != "" || o.rateLimit != 20 || o.configPath != "" {
 		t.Errorf("defaults = %+v", o)
 	}
 	as, err = o.auth()
@@ -273,5 +273,29 @@ func TestMissingKeyModel(t *testing.T) {
 	}
 	if lines := ms.missingKeys(); len(lines) != 1 || !strings.Contains(lines[0], "ANTHROPIC_API_KEY") || !strings.Contains(lines[0], offlineHint) {
 		t.Errorf("missingKeys() = %q", lines)
+	}
+}
+
+func TestAutoModel(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var w strings.Builder
+	if got := autoModel("anthropic:x", mapEnv(nil), &w); got != "anthropic:x" {
+		t.Fatalf("explicit model replaced: %q", got)
+	}
+	if got := autoModel("", mapEnv(map[string]string{"OPENAI_API_KEY": "sk-test"}), &w); got != defaultModel {
+		t.Fatalf("with a key: %q", got)
+	}
+	if got := autoModel("", mapEnv(nil), &w); got != defaultModel || w.Len() != 0 {
+		t.Fatalf("no key, no demo script: %q %q", got, w.String())
+	}
+	if err := os.MkdirAll("examples", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(demoScript, []byte(`{"turns":[{"text":"hi"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := autoModel("", mapEnv(nil), &w); got != "scripted:"+demoScript || !strings.Contains(w.String(), "offline") {
+		t.Fatalf("no key, demo script: %q %q", got, w.String())
 	}
 }

@@ -35,7 +35,7 @@ that needs approval. The session is stored (--store), so --session ID
 continues it later and "helix sessions" shows it.`)
 	f.String(&o.configPath, "config", "HELIX_CONFIG", "", "agents `file` (default ./helix.yaml if present, else one built-in assistant)")
 	f.String(&o.storeURL, "store", "HELIX_STORE", defaultStore, "store `URL`")
-	f.String(&o.model, "model", "HELIX_MODEL", defaultModel, "model `spec` of agents that name none")
+	f.String(&o.model, "model", "HELIX_MODEL", "", "model `spec` of agents that name none (default "+defaultModel+", or the offline demo model when no OpenAI key is set)")
 	f.String(&o.session, "session", "", "", "continue the session `ID` (default: a new session)")
 	f.String(&o.logLevel, "log-level", "", "warn", "log `level` of the runtime's messages on stderr")
 	pos, err := f.parse(args, c.env, c.stdout)
@@ -52,6 +52,7 @@ continues it later and "helix sessions" shows it.`)
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return err
 	}
+	o.model = autoModel(o.model, c.env, c.stderr)
 	if err := checkModelSpec(o.model); err != nil {
 		return err
 	}

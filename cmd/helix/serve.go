@@ -70,7 +70,7 @@ says which variable to set, and runs fail with that error until it is set.`)
 	f.String(&o.addr, "addr", "HELIX_ADDR", "127.0.0.1:8080", "listen `address`")
 	f.String(&o.storeURL, "store", "HELIX_STORE", defaultStore, "store `URL`: sqlite://PATH, redis://HOST:PORT/DB, postgres://…, memory://")
 	f.String(&o.configPath, "config", "HELIX_CONFIG", "", "agents `file` (default ./helix.yaml if present, else one built-in assistant)")
-	f.String(&o.model, "model", "HELIX_MODEL", defaultModel, "model `spec` of agents that name none: openai:MODEL, anthropic:MODEL, gemini:MODEL, scripted:FILE")
+	f.String(&o.model, "model", "HELIX_MODEL", "", "model `spec` of agents that name none: openai:MODEL, anthropic:MODEL, gemini:MODEL, scripted:FILE (default "+defaultModel+", or the offline demo model when no OpenAI key is set)")
 	f.List(&o.apiKeys, "api-key", "HELIX_API_KEYS", "API key as `NAME=KEY` (repeatable or comma-separated); NAME is the principal")
 	f.String(&o.jwtSecret, "jwt-secret", "HELIX_JWT_SECRET", "", "HS256 `secret` (≥ 32 bytes) accepting JWT bearer tokens")
 	f.String(&o.jwtPublicKey, "jwt-public-key", "HELIX_JWT_PUBLIC_KEY", "", "`path` of a PEM public key (RSA: RS256, Ed25519: EdDSA) accepting JWT bearer tokens")
@@ -220,6 +220,7 @@ func serveCmd(ctx context.Context, c *cli, args []string) error {
 }
 
 func serve(ctx context.Context, c *cli, o *serveOptions) error {
+	o.model = autoModel(o.model, c.env, c.stderr)
 	if err := checkModelSpec(o.model); err != nil {
 		return err
 	}
