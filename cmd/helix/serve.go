@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type serveOptions struct {
 	maxBodyBytes   int64
 
 	logLevel, logFormat string
+
+	tlsCert, tlsKey string // PEM files; both or neither
 }
 
 func serveFlags(o *serveOptions) *flagSet {
@@ -76,6 +79,8 @@ says which variable to set, and runs fail with that error until it is set.`)
 	f.String(&o.jwtPublicKey, "jwt-public-key", "HELIX_JWT_PUBLIC_KEY", "", "`path` of a PEM public key (RSA: RS256, Ed25519: EdDSA) accepting JWT bearer tokens")
 	f.String(&o.jwtAudience, "jwt-audience", "HELIX_JWT_AUDIENCE", "", "required JWT `aud`")
 	f.String(&o.jwtIssuer, "jwt-issuer", "HELIX_JWT_ISSUER", "", "required JWT `iss`")
+	f.String(&o.tlsCert, "tls-cert", "HELIX_TLS_CERT", "", "serve HTTPS with this certificate `file` (PEM; needs --tls-key)")
+	f.String(&o.tlsKey, "tls-key", "HELIX_TLS_KEY", "", "private key `file` for --tls-cert (PEM)")
 	f.Bool(&o.allowUnauthenticated, "allow-unauthenticated", "HELIX_ALLOW_UNAUTHENTICATED", false, "serve without authentication (every request is principal \"anonymous\"; trusted machines only)")
 	f.String(&o.streamTokenSecret, "stream-token-secret", "HELIX_STREAM_TOKEN_SECRET", "", "`secret` (≥ 32 bytes) signing stream tokens; share it between processes (default: random per process)")
 	f.List(&o.corsOrigins, "cors-origin", "HELIX_CORS_ORIGINS", "CORS allowed `origin` (repeatable or comma-separated; \"*\" for any; default none)")
@@ -265,7 +270,8 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 		return err
 	}
 	metrics := server.NewMetrics(nil)
-	rt, err := local.New(local.Options{Store: st, Agents: reg, Logger: log, Hooks: []helix.Hooks{metrics.Hooks()}})
+	rt, err := local.New(local.Options{Store: st, Agents: reg, Logger: log, Hooks: []helix.Hooks{metrics.Hooks()},
+		ScrubToolError: redact.StringFunc(redact.Options{Secrets: as.secrets})})
 	if err != nil {
 		return err
 	}
@@ -324,8 +330,28 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		_ = ln.Close()
+		return usagef("--tls-cert and --tls-key go together")
+	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	if o.tlsCert != "" {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		go func() { served <- hs.ServeTLS(ln, o.tlsCert, o.tlsKey) }()
+	} else {
+		go func() { served <- hs.Serve(ln) }()
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+			log.Warn("serving plain HTTP on a non-loopback address: API keys and tokens cross the network in clear text; pass --tls-cert/--tls-key or terminate TLS at a proxy",
+				"addr", ln.Addr().String())
+		}
+	}
+	// Runs stopped by the previous process's graceful shutdown continue
+	// here, on their streams.
+	if ids, err := rt.ResumeShutdown(ctx); err != nil {
+		log.Error("resuming runs stopped by the last shutdown", "error", err)
+	} else if len(ids) > 0 {
+		log.Info("resumed runs stopped by the last shutdown", "sessions", ids)
+	}
 
 	printBanner(c.stdout, ln.Addr().String(), names, defaultAgent, as, o)
 	for _, line := range ms.missingKeys() {
@@ -362,6 +388,9 @@ func printBanner(out io.Writer, addr string, agents []string, defaultAgent strin
 	w := &strings.Builder{} // written at once: tests read the whole banner after its first line
 	defer func() { _, _ = io.WriteString(out, w.String()) }()
 	base := "http://" + addr
+	if o.tlsCert != "" {
+		base = "https://" + addr
+	}
 	fmt.Fprintf(w, "Helix is listening on %s\n", base)
 	fmt.Fprintf(w, "Agents: %s. Store: %s. Default model: %s.\n", strings.Join(agents, ", "), redact.String(o.storeURL), o.model)
 	authHeader := ""
