@@ -44,6 +44,11 @@ var sessionRoutes = map[string]func(id string) ownershipCall{
 	"GET /status":      func(id string) ownershipCall { return ownershipCall{"GET", "/status?sessionId=" + id, nil} },
 	"GET /messages":    func(id string) ownershipCall { return ownershipCall{"GET", "/messages?sessionId=" + id, nil} },
 	"GET /checkpoints": func(id string) ownershipCall { return ownershipCall{"GET", "/checkpoints?sessionId=" + id, nil} },
+	// An answer, not a new message: on an unknown session a message would
+	// start a new one (like /start).
+	"POST /chat/{sessionId}":       func(id string) ownershipCall { return ownershipCall{"POST", "/chat/" + id, chatAnswerBody(id)} },
+	"POST /chat":                   func(id string) ownershipCall { return ownershipCall{"POST", "/chat", chatAnswerBody(id)} },
+	"GET /chat/{sessionId}/stream": func(id string) ownershipCall { return ownershipCall{"GET", "/chat/" + id + "/stream", nil} },
 }
 
 // otherRoutes are the authenticated routes without a session id.
