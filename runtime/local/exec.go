@@ -120,8 +120,11 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 	if err := r.st.SetStreamStatus(ctx, sess.ID, fence, helix.StreamActive); err != nil {
 		return nil, err
 	}
-	page, err := r.st.ListMessages(ctx, sess.ID, 0, 0)
-	if err != nil {
+	var page store.Page[llm.Message]
+	if sess.MessageCount == len(commit.Messages) {
+		// A new session: its history is what was just committed.
+		page.Items, page.Total = commit.Messages, len(commit.Messages)
+	} else if page, err = r.st.ListMessages(ctx, sess.ID, 0, 0); err != nil {
 		return nil, err
 	}
 	model := agent.Model()

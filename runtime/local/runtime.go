@@ -44,7 +44,7 @@ type Options struct {
 	Hooks []helix.Hooks
 	// ControlPollInterval is how often a streaming model call checks the
 	// store for an interrupt or abort made by another process (default
-	// 250ms). In-process requests take effect at once.
+	// 1s). In-process requests take effect at once.
 	ControlPollInterval time.Duration
 	// ScrubToolError, if set, rewrites the text of a tool's error before it
 	// is stored, streamed (tool_end) and sent to the model, so a secret in
@@ -116,7 +116,7 @@ func New(opts Options) (*Runtime, error) {
 		r.newID = randomID
 	}
 	if r.pollEv <= 0 {
-		r.pollEv = 250 * time.Millisecond
+		r.pollEv = time.Second
 	}
 	r.base, r.cancel = context.WithCancelCause(context.Background())
 	return r, nil

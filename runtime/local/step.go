@@ -52,13 +52,17 @@ func (e *execution) doStep() outcome {
 	calls := reply.ToolCalls()
 	if len(calls) == 0 {
 		e.addUsage(usage)
+		if !e.agent.HasOutput() {
+			// The run completes with this step: the run's end commits
+			// the step and its checkpoint, once.
+			e.emit(helix.Chunk{Type: helix.ChunkStepEnd, Usage: &usage})
+			return func() *helix.Result { return e.complete(helix.CompletionStop, nil) }
+		}
 		if err := e.commit(true); err != nil {
 			return e.failed(internalError(err))
 		}
 		e.emit(helix.Chunk{Type: helix.ChunkStepEnd, Usage: &usage})
 		switch {
-		case !e.agent.HasOutput():
-			return func() *helix.Result { return e.complete(helix.CompletionStop, nil) }
 		case e.stopWhen(reply, nil, usage):
 			return func() *helix.Result { return e.complete(helix.CompletionStopWhen, nil) }
 		}
