@@ -25,6 +25,7 @@ import (
 	"github.com/helix-agents/helix-go/server/auth"
 	"github.com/helix-agents/helix-go/server/ratelimit"
 	"github.com/helix-agents/helix-go/server/redact"
+	"github.com/helix-agents/helix-go/web"
 )
 
 // shutdownGrace bounds the graceful shutdown.
@@ -302,6 +303,7 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 		Metrics:              metrics,
 		Logger:               log,
 		DefaultAgent:         defaultAgent,
+		Playground:           web.Handler(),
 	}
 	if o.rateLimit > 0 {
 		burst := max(1, int(3*o.rateLimit))
@@ -392,6 +394,7 @@ func printBanner(out io.Writer, addr string, agents []string, defaultAgent strin
 		base = "https://" + addr
 	}
 	fmt.Fprintf(w, "Helix is listening on %s\n", base)
+	fmt.Fprintf(w, "Playground: %s/ (it asks for the API key)\n", base)
 	fmt.Fprintf(w, "Agents: %s. Store: %s. Default model: %s.\n", strings.Join(agents, ", "), redact.String(o.storeURL), o.model)
 	authHeader := ""
 	switch {

@@ -283,7 +283,16 @@ func TestServeTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(must(x509.ParseCertificate(der)))
 	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	res, err := cl.Get(s.url + "/healthz")
+	res, err := cl.Get(s.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), "<html") || res.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("playground at /: %d %q", res.StatusCode, page[:min(len(page), 80)])
+	}
+	res, err = cl.Get(s.url + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
