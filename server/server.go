@@ -98,6 +98,8 @@ type Server struct {
 	mu       sync.Mutex
 	draining bool
 	drain    chan struct{} // closed by Shutdown: open streams end
+	drainCtx context.Context
+	undrain  context.CancelFunc // cancels drainCtx, with drain
 	streams  sync.WaitGroup
 }
 
@@ -141,6 +143,7 @@ func New(opts Options) (*Server, error) {
 			s.cors[o] = true
 		}
 	}
+	s.drainCtx, s.undrain = context.WithCancel(context.Background())
 	if !opts.DisableRateLimit {
 		s.userRL = ratelimit.New(opts.RateLimit)
 		s.ipRL = ratelimit.New(opts.IPRateLimit)
@@ -166,6 +169,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.draining {
 		s.draining = true
 		close(s.drain)
+		s.undrain()
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})

@@ -32,14 +32,9 @@ var errDraining = errors.New("server: shutting down")
 // server starts draining; stop releases it.
 func (s *Server) streamContext(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
-	go func() {
-		select {
-		case <-s.drain:
-			cancel(errDraining)
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { cancel(context.Canceled) }
+	// No goroutine per stream: the drain context calls back.
+	unwatch := context.AfterFunc(s.drainCtx, func() { cancel(errDraining) })
+	return ctx, func() { unwatch(); cancel(context.Canceled) }
 }
 
 // beginStream registers an open stream, or fails when draining.
@@ -103,6 +98,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request, p auth.Princi
 	err = sw.Run(ctx, s.rt.Stream(ctx, sess.ID, after), sse.RunOptions{
 		Heartbeat: s.opts.Heartbeat,
 		EndStatus: s.endStatus(sess.ID),
+		Cancel:    stop,
 	})
 	if errors.Is(context.Cause(ctx), errDraining) {
 		// Tell the client to come back (to this address, after the

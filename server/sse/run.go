@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"sync"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -26,6 +27,12 @@ type RunOptions struct {
 	// writes no end event. Nil means the status of the last run_end chunk
 	// Run wrote; if there was none, Run writes no end event.
 	EndStatus func(ctx context.Context) (string, error)
+
+	// Cancel, if set, is called when a heartbeat cannot be written (the
+	// client is gone), to stop the chunks sequence, which Run then no
+	// longer waits on: typically the cancel func of the context chunks was
+	// built from.
+	Cancel func()
 }
 
 // Run pumps chunks onto the stream, writing each with [Writer.Chunk] and a
@@ -34,92 +41,102 @@ type RunOptions struct {
 // status from opts.EndStatus and returns nil.
 //
 // Run returns, without an end event, the first error chunks yields, the
-// first write error, or ctx.Err() (unwrapped) once ctx is cancelled.
+// first write error, an error for a panic in chunks, or ctx.Err()
+// (unwrapped) once ctx is cancelled.
 //
-// chunks is consumed on a goroutine that Run starts and waits for before
-// returning, so chunks must return promptly once ctx is cancelled (build it
-// from the same ctx, as a store subscription built from r.Context() does).
-// Run stops consuming chunks as soon as it returns: yield then returns false.
-// No goroutine outlives Run.
+// chunks is consumed on the calling goroutine, so chunks must return
+// promptly once ctx is cancelled (build it from the same ctx, as a store
+// subscription built from r.Context() does). Heartbeats are written from a
+// timer, so an idle stream costs no goroutine of its own; if a heartbeat
+// cannot be written, opts.Cancel (if set) is called so that chunks stops
+// waiting, and Run returns the write error. No goroutine outlives Run.
 //
 // Run is the whole body of a GET /sse handler after [NewWriter]; see the
 // package documentation.
 func (w *Writer) Run(ctx context.Context, chunks iter.Seq2[helix.Chunk, error], opts RunOptions) error {
-	type item struct {
-		c   helix.Chunk
-		err error
-	}
-	items := make(chan item)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(items)
-		defer func() {
-			// A panic in the sequence must not take the process down: it
-			// ends this stream with an error instead.
-			if p := recover(); p != nil {
-				select {
-				case items <- item{err: fmt.Errorf("sse: chunk sequence panicked: %v", p)}:
-				case <-stop:
-				}
-			}
-		}()
-		for c, err := range chunks {
-			select {
-			case items <- item{c, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		<-done
-	}()
-
 	hb := opts.Heartbeat
 	if hb == 0 {
 		hb = DefaultHeartbeat
 	}
-	var tick <-chan time.Time
-	var timer *time.Timer
+	// mu serialises the writes of this goroutine and of the heartbeat
+	// timer's callbacks.
+	var (
+		mu      sync.Mutex
+		stopped bool
+		pingErr error
+		timer   *time.Timer
+	)
 	if hb > 0 {
-		timer = time.NewTimer(hb)
-		defer timer.Stop()
-		tick = timer.C
-	}
-	var lastStatus helix.Status
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick:
+		timer = time.AfterFunc(hb, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if stopped || pingErr != nil {
+				return
+			}
 			if err := w.Ping(); err != nil {
-				return err
+				pingErr = err
+				if opts.Cancel != nil {
+					opts.Cancel()
+				}
+				return
 			}
 			timer.Reset(hb)
-		case it, ok := <-items:
-			if !ok {
-				return w.end(ctx, opts, lastStatus)
+		})
+	}
+	stop := func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+	var last helix.Status
+	err := func() (err error) {
+		defer func() {
+			// A panic in the sequence must not take the process down: it
+			// ends this stream with an error instead.
+			if p := recover(); p != nil {
+				err = fmt.Errorf("sse: chunk sequence panicked: %v", p)
 			}
-			if it.err != nil {
-				return it.err
+		}()
+		for c, cerr := range chunks {
+			if cerr != nil {
+				return cerr
 			}
-			if err := w.Chunk(it.c); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if it.c.Type == helix.ChunkRunEnd {
-				lastStatus = it.c.Status
+			mu.Lock()
+			if pingErr != nil {
+				mu.Unlock()
+				return pingErr
 			}
+			werr := w.Chunk(c)
 			if timer != nil {
 				timer.Reset(hb)
 			}
+			mu.Unlock()
+			if werr != nil {
+				return werr
+			}
+			if c.Type == helix.ChunkRunEnd {
+				last = c.Status
+			}
 		}
+		return nil
+	}()
+	stop()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
 	}
+	if err == nil {
+		err = pingErr
+	}
+	if err != nil {
+		return err
+	}
+	return w.end(ctx, opts, last)
 }
 
 // end writes the end event of Run.
