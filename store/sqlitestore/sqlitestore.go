@@ -219,6 +219,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+o.Synchronous+")")
 		q.Add("_pragma", "foreign_keys(ON)")
+		// Statement journals (multi-row inserts) stay in memory instead of
+		// temporary files, and the page cache holds the live streams' pages
+		// (32 MiB; SQLite's default is 2 MiB).
+		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "cache_size(-32768)")
 		if write {
 			q.Set("_txlock", "immediate")
 		} else {
