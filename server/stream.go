@@ -15,6 +15,7 @@ import (
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/server/auth"
 	"github.com/helix-agents/helix-go/server/sse"
+	"github.com/helix-agents/helix-go/store"
 )
 
 // reconnectHint is the delay the server asks clients to wait before
@@ -63,6 +64,19 @@ func resumeAfter(r *http.Request) (int64, error) {
 	return after, nil
 }
 
+// runStart is the stream position before the session's current run (0
+// if it has none).
+func (s *Server) runStart(ctx context.Context, sess *store.Session) int64 {
+	if sess.CurrentRunID == "" {
+		return 0
+	}
+	run, err := s.rt.Store().GetRun(ctx, sess.ID, sess.CurrentRunID)
+	if err != nil {
+		return -1 // the runtime looks again, and reports the failure
+	}
+	return run.StartSequence
+}
+
 // endStatus reports the session's status once its stream has ended.
 func (s *Server) endStatus(sessionID string) func(ctx context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
@@ -95,6 +109,10 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request, p auth.Princi
 	sw.SetWriteTimeout(streamWriteTimeout)
 	ctx, stop := s.streamContext(r.Context())
 	defer stop()
+	if after < 0 {
+		// The current run's first chunk; the session is loaded already.
+		after = s.runStart(ctx, sess)
+	}
 	err = sw.Run(ctx, s.rt.Stream(ctx, sess.ID, after), sse.RunOptions{
 		Heartbeat: s.opts.Heartbeat,
 		EndStatus: s.endStatus(sess.ID),

@@ -83,9 +83,14 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 	if err != nil {
 		return nil, err
 	}
-	info, err := r.st.StreamInfo(ctx, sess.ID)
-	if err != nil {
-		return nil, err
+	// A session's first run finds its stream as CreateSession left it:
+	// active and empty. Later runs read where it is and reactivate it.
+	firstRun := sess.RunCount == 0
+	var info store.StreamInfo
+	if !firstRun {
+		if info, err = r.st.StreamInfo(ctx, sess.ID); err != nil {
+			return nil, err
+		}
 	}
 	now := r.now()
 	run := &store.Run{
@@ -117,8 +122,10 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		return nil, err
 	}
 	sess.Version = v
-	if err := r.st.SetStreamStatus(ctx, sess.ID, fence, helix.StreamActive); err != nil {
-		return nil, err
+	if !firstRun {
+		if err := r.st.SetStreamStatus(ctx, sess.ID, fence, helix.StreamActive); err != nil {
+			return nil, err
+		}
 	}
 	var page store.Page[llm.Message]
 	if sess.MessageCount == len(commit.Messages) {
