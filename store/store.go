@@ -309,3 +309,13 @@ type Store interface {
 	// Close releases the store. It is idempotent.
 	Close() error
 }
+
+// AppendPipeliner is implemented by stores whose AppendChunks waits on I/O:
+// a group commit, a network round trip. PipelineAppends reporting true asks
+// writers to keep one AppendChunks call in flight per stream and send the
+// chunks produced meanwhile together in the next call, instead of waiting
+// for each chunk in turn. A store that answers at once (memory) does not
+// implement it.
+type AppendPipeliner interface {
+	PipelineAppends() bool
+}

@@ -24,6 +24,9 @@ type chunkWriter struct {
 	sid   string
 	fence uint64
 	log   *slog.Logger
+	// pipeline: the store waits on I/O, so appends are queued and sent
+	// from a goroutine; otherwise add appends directly.
+	pipeline bool
 
 	mu   sync.Mutex
 	cond sync.Cond
@@ -33,12 +36,23 @@ type chunkWriter struct {
 
 func newChunkWriter(ctx context.Context, st store.Store, sid string, fence uint64, log *slog.Logger) *chunkWriter {
 	w := &chunkWriter{st: st, ctx: ctx, sid: sid, fence: fence, log: log}
+	if p, ok := st.(store.AppendPipeliner); ok && p.PipelineAppends() {
+		w.pipeline = true
+	}
 	w.cond.L = &w.mu
 	return w
 }
 
-// add queues c for appending.
+// add queues c for appending; for a store that answers at once (not a
+// store.AppendPipeliner), it appends c before returning.
 func (w *chunkWriter) add(c helix.Chunk) {
+	if !w.pipeline {
+		one := [1]helix.Chunk{c}
+		if _, err := w.st.AppendChunks(w.ctx, w.sid, w.fence, one[:]); err != nil {
+			w.log.Error("append chunks", "session", w.sid, "chunks", 1, "first", string(c.Type), "error", err)
+		}
+		return
+	}
 	w.mu.Lock()
 	w.buf = append(w.buf, c)
 	start := !w.busy

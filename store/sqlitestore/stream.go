@@ -359,3 +359,7 @@ func (s *Store) Subscribe(ctx context.Context, sessionID string, after int64) it
 		ClosedErr: fmt.Errorf("sqlitestore: subscribe %q: %w", sessionID, store.ErrClosed),
 	})
 }
+
+// PipelineAppends reports that appends wait on I/O, so writers should keep
+// one in flight and batch the rest ([store.AppendPipeliner]).
+func (s *Store) PipelineAppends() bool { return true }
