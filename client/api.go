@@ -300,6 +300,33 @@ func (c *Client) Sessions(ctx context.Context, query SessionQuery) (*SessionPage
 	return &p, nil
 }
 
+// Agent describes an agent type the caller can start (GET /agents).
+type Agent struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Tools       []struct {
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
+	} `json:"tools"`
+	HasOutput bool `json:"hasOutput"`
+}
+
+// AgentList is the answer of GET /agents: the agents and the server's
+// default agent for chat requests that name none.
+type AgentList struct {
+	Agents  []Agent `json:"agents"`
+	Default string  `json:"default,omitempty"`
+}
+
+// Agents lists the agent types the caller can start (GET /agents).
+func (c *Client) Agents(ctx context.Context) (*AgentList, error) {
+	var l AgentList
+	if err := c.do(ctx, http.MethodGet, "/agents", nil, nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
 // Checkpoints returns a page of the session's checkpoints (GET
 // /checkpoints). Zero for offset or limit sends no parameter.
 func (c *Client) Checkpoints(ctx context.Context, sessionID string, offset, limit int) (*CheckpointPage, error) {

@@ -181,6 +181,10 @@ func TestAgainstServer(t *testing.T) {
 	if _, err := c.Status(ctx, "s_unknown"); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("unknown session: %v", err)
 	}
+	agents, err := c.Agents(ctx)
+	if err != nil || len(agents.Agents) != 1 || agents.Agents[0].Name != "talker" || agents.Agents[0].Tools[0].Name != "danger" {
+		t.Fatalf("agents %+v %v", agents, err)
+	}
 	if err := c.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
