@@ -52,23 +52,36 @@ func (s *Store) write(ctx context.Context, op, id string, fn func(t txn) error) 
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return s.fail(ctx, op, id, err)
+	// The write joins the appender's next group commit, under a savepoint
+	// of its own: concurrent writers share one COMMIT (one WAL append)
+	// instead of queueing for a transaction each.
+	req := &appendReq{ctx: ctx, id: id, res: make(chan appendRes, 1), write: &writeOp{op: op, fn: fn}}
+	select {
+	case s.appq <- req:
+	case <-s.done:
+		return fmt.Errorf("sqlitestore: %s %q: %w", op, id, store.ErrClosed)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	defer tx.Rollback()
-	if err := fn(txn{ctx, tx, s.ws}); err != nil {
-		if isSentinel(err) {
-			return err
+	// Once queued, wait for the outcome even if ctx ends, so that the
+	// caller never sees an error for a write that was made.
+	select {
+	case res := <-req.res:
+		return res.err
+	case <-s.appenderDone:
+		select {
+		case res := <-req.res:
+			return res.err
+		default:
+			return fmt.Errorf("sqlitestore: %s %q: %w", op, id, store.ErrClosed)
 		}
-		return s.fail(ctx, op, id, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return s.fail(ctx, op, id, err)
-	}
-	return nil
+}
+
+// writeOp is a general write queued for the group commit.
+type writeOp struct {
+	op string
+	fn func(t txn) error
 }
 
 // isSentinel reports whether err wraps one of the store's sentinel errors

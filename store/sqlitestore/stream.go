@@ -24,6 +24,9 @@ type appendReq struct {
 	// chunks are the caller's; read only until res is sent.
 	chunks []helix.Chunk
 	res    chan appendRes
+	// write, if set, makes this a general write (see Store.write) instead
+	// of an append: it runs in the group commit under its own savepoint.
+	write *writeOp
 }
 
 // appendRes is the outcome of an appendReq: the last sequence assigned.
@@ -116,7 +119,11 @@ func (s *Store) appender() {
 			for {
 				select {
 				case r := <-s.appq:
-					r.res <- appendRes{err: fmt.Errorf("sqlitestore: append chunks %q: %w", r.id, store.ErrClosed)}
+					op := "append chunks"
+					if r.write != nil {
+						op = r.write.op
+					}
+					r.res <- appendRes{err: fmt.Errorf("sqlitestore: %s %q: %w", op, r.id, store.ErrClosed)}
 				default:
 					return
 				}
@@ -124,7 +131,7 @@ func (s *Store) appender() {
 		case r := <-s.appq:
 			batch = append(batch[:0], r)
 		}
-		if wait := s.o.CommitInterval - time.Since(lastStart); wait > 0 {
+		if wait := s.o.CommitInterval - time.Since(lastStart); wait > 0 && batch[0].write == nil {
 			// Let the appends of the other busy streams join this commit.
 			timer.Reset(wait)
 			select {
@@ -179,12 +186,38 @@ func (s *Store) flush(batch []*appendReq) {
 			return err
 		}
 		defer tx.Rollback()
+		// General writes first, each under a savepoint so that one that
+		// fails leaves the others (and the appends) intact.
+		for i, r := range batch {
+			if r.write == nil {
+				continue
+			}
+			if err := r.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+				return err
+			}
+			if werr := r.write.fn(txn{r.ctx, tx, s.ws}); werr != nil {
+				results[i].err = werr
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+				return err
+			}
+		}
 		sel := tx.Stmt(s.selStream)
 		var rows []any // sid, seq, data of every chunk to insert
 		// Streams appended to earlier in this batch: their rows are not
 		// inserted yet, so the stored last sequence is behind.
 		lastOf := map[int64]int64{}
 		for i, r := range batch {
+			if r.write != nil {
+				continue
+			}
 			if err := r.ctx.Err(); err != nil {
 				results[i].err = err
 				continue
@@ -232,7 +265,7 @@ func (s *Store) flush(batch []*appendReq) {
 		// the only appender), before the callers get their chunks back
 		// (they set the sequences in place) and before subscribers wake.
 		for i, r := range batch {
-			if results[i].err != nil {
+			if results[i].err != nil || r.write != nil {
 				continue
 			}
 			first := results[i].last - int64(len(r.chunks)) + 1
@@ -246,8 +279,15 @@ func (s *Store) flush(batch []*appendReq) {
 	}
 	for i, r := range batch {
 		res := results[i]
+		op := "append chunks"
+		if r.write != nil {
+			op = r.write.op
+			if res.err != nil && !isSentinel(res.err) {
+				res.err = s.fail(r.ctx, op, r.id, res.err)
+			}
+		}
 		if err != nil && res.err == nil {
-			res = appendRes{err: s.fail(r.ctx, "append chunks", r.id, err)}
+			res = appendRes{err: s.fail(r.ctx, op, r.id, err)}
 		}
 		r.res <- res
 	}
