@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -479,5 +481,41 @@ func TestHealthReadyMetrics(t *testing.T) {
 	_ = h.st.Close()
 	if r := h.do("GET", "/readyz", "", nil); r.status != 503 || r.body != bodyUnavailable {
 		t.Fatalf("readyz with a closed store: %d %s", r.status, r.body)
+	}
+}
+
+// TestMetricsBoundedLabels: any method token reaches the server (even on
+// the public 404 route); the latency metric must not grow a series per
+// token.
+func TestMetricsBoundedLabels(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	for i := range 20 {
+		req, _ := http.NewRequest("X"+strconv.Itoa(i), h.ts.URL+"/anything", nil)
+		res, err := h.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	body := h.do("GET", "/metrics", aliceKey, nil).body
+	if strings.Contains(body, `method="X1"`) || !strings.Contains(body, `method="other",route="/"`) {
+		t.Fatalf("method labels not bounded:\n%s", body)
+	}
+}
+
+// TestRequestIDFromProxyOnly: a client's X-Request-Id is used only when a
+// trusted proxy sent the request.
+func TestRequestIDFromProxyOnly(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	r := h.doHeaders("GET", "/healthz", "", nil, map[string]string{RequestIDHeader: "forged-id-1"})
+	if got := r.header.Get(RequestIDHeader); got == "forged-id-1" || got == "" {
+		t.Fatalf("untrusted client's request id %q", got)
+	}
+	h2 := newHarness(t, harnessConfig{opts: func(o *Options) {
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}})
+	r = h2.doHeaders("GET", "/healthz", "", nil, map[string]string{RequestIDHeader: "proxy-id-1"})
+	if got := r.header.Get(RequestIDHeader); got != "proxy-id-1" {
+		t.Fatalf("trusted proxy's request id: got %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -90,7 +91,13 @@ const playgroundCSP = "default-src 'none'; script-src 'self'; style-src 'self'; 
 // id, panic recovery, security headers, CORS and the per-IP rate limit.
 func (s *Server) outer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := requestIDOf(r)
+		// A client's X-Request-Id is believed only from a trusted proxy:
+		// otherwise anyone could make their requests' log lines look like
+		// another request's.
+		id := ""
+		if s.fromTrustedProxy(r) {
+			id = requestIDOf(r)
+		}
 		if id == "" {
 			id = newRequestID()
 		}
@@ -137,7 +144,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			if rec != nil {
 				code = rec.status
 			}
-			s.metrics.httpDuration.WithLabelValues(rt.pattern, r.Method, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+			s.metrics.httpDuration.WithLabelValues(rt.pattern, methodLabel(r.Method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 		}()
 		var p auth.Principal
 		if !rt.public {
@@ -266,4 +273,34 @@ func (s *Server) originPatterns() []string {
 		}
 	}
 	return out
+}
+
+// methodLabel bounds the method label of the latency metric: net/http
+// accepts any token as a method, and each new label value would be a new
+// series kept forever.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// fromTrustedProxy reports whether the immediate peer of r is one of
+// Options.TrustedProxies.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	if len(s.opts.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

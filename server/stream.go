@@ -162,7 +162,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request, p auth.Princip
 	// The client sends nothing; reading in the background answers pings
 	// and notices a close.
 	ctx = c.CloseRead(ctx)
-	status, err := s.pumpWS(ctx, c, s.rt.Stream(ctx, sess.ID, after), sess.ID)
+	if after < 0 {
+		after = s.runStart(ctx, sess)
+	}
+	status, err := s.pumpWS(ctx, c, s.rt.Stream(ctx, sess.ID, after), sess.ID, after)
 	switch {
 	case errors.Is(context.Cause(ctx), errDraining):
 		return c.Close(wsCloseRestart, "server restarting; reconnect with after="+strconv.FormatInt(status.last, 10))
@@ -179,8 +182,8 @@ type wsState struct {
 	end  string // the run's status at the end
 }
 
-func (s *Server) pumpWS(ctx context.Context, c *websocket.Conn, chunks iter.Seq2[helix.Chunk, error], sessionID string) (wsState, error) {
-	var st wsState
+func (s *Server) pumpWS(ctx context.Context, c *websocket.Conn, chunks iter.Seq2[helix.Chunk, error], sessionID string, after int64) (wsState, error) {
+	st := wsState{last: max(after, 0)}
 	ping := time.NewTicker(s.opts.Heartbeat)
 	defer ping.Stop()
 	next, stop := iter.Pull2(chunks)

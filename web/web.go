@@ -115,12 +115,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f = h.assets[strings.TrimPrefix(p, "/assets/")]
 	}
 	if f == nil {
-		http.NotFound(w, r)
+		notFound(w)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+		notFound(w)
 		return
 	}
 	hd := w.Header()
@@ -128,4 +127,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("ETag", f.etag)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.data))
+}
+
+// notFound answers like every other unknown route of the server:
+// 404 {"error":"Not found"}.
+func notFound(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(`{"error":"Not found"}`))
 }

@@ -226,6 +226,9 @@ func serveCmd(ctx context.Context, c *cli, args []string) error {
 }
 
 func serve(ctx context.Context, c *cli, o *serveOptions) error {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
 	o.model = autoModel(o.model, c.env, c.stderr)
 	if err := checkModelSpec(o.model); err != nil {
 		return err
@@ -332,9 +335,13 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	if (o.tlsCert == "") != (o.tlsKey == "") {
-		_ = ln.Close()
-		return usagef("--tls-cert and --tls-key go together")
+	// Runs stopped by the previous process's graceful shutdown continue
+	// here, on their streams, before clients told to reconnect can read
+	// their interrupted run_end as the end.
+	if ids, err := rt.ResumeShutdown(ctx); err != nil {
+		log.Error("resuming runs stopped by the last shutdown", "error", err)
+	} else if len(ids) > 0 {
+		log.Info("resumed runs stopped by the last shutdown", "sessions", ids)
 	}
 	served := make(chan error, 1)
 	if o.tlsCert != "" {
@@ -346,13 +353,6 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 			log.Warn("serving plain HTTP on a non-loopback address: API keys and tokens cross the network in clear text; pass --tls-cert/--tls-key or terminate TLS at a proxy",
 				"addr", ln.Addr().String())
 		}
-	}
-	// Runs stopped by the previous process's graceful shutdown continue
-	// here, on their streams.
-	if ids, err := rt.ResumeShutdown(ctx); err != nil {
-		log.Error("resuming runs stopped by the last shutdown", "error", err)
-	} else if len(ids) > 0 {
-		log.Info("resumed runs stopped by the last shutdown", "sessions", ids)
 	}
 
 	printBanner(c.stdout, ln.Addr().String(), names, defaultAgent, as, o)

@@ -188,9 +188,13 @@ type Store struct {
 	ws  *stmts  // statements of w
 	rs  *stmts  // statements of r
 	hub *tail.Hub
-	// cache holds the newest chunks of live streams for subscribers.
+	// cache holds the newest chunks of live streams for subscribers. It
+	// knows only this store's writes: the poller resets it when the
+	// database changed while this store committed nothing.
 	cache *tail.Cache
-	appq  chan *appendReq
+	// commits counts this store's successful group commits.
+	commits atomic.Int64
+	appq    chan *appendReq
 	// appenderDone is closed when the group-commit writer has stopped.
 	appenderDone chan struct{}
 	// Statements of the group-commit writer, prepared on the write
@@ -345,7 +349,7 @@ func (s *Store) poll(conn *sql.Conn) {
 	defer conn.Close()
 	t := time.NewTicker(s.o.PollInterval)
 	defer t.Stop()
-	var last int64
+	var last, ours int64
 	failing := false
 	for {
 		select {
@@ -364,6 +368,15 @@ func (s *Store) poll(conn *sql.Conn) {
 		failing = false
 		if v != last {
 			last = v
+			// A change while this store committed nothing was made by
+			// another process: what the cache holds may be stale. (When
+			// both wrote in the same interval, subscribers still re-read
+			// the database on their poll tick.)
+			if n := s.commits.Load(); n == ours {
+				s.cache.Reset()
+			} else {
+				ours = n
+			}
 			s.hub.NotifyAll()
 		}
 	}

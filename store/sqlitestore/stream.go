@@ -258,7 +258,11 @@ func (s *Store) flush(batch []*appendReq) {
 				rows = rows[3*n:]
 			}
 		}
-		return tx.Commit()
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		s.commits.Add(1)
+		return nil
 	}()
 	if err == nil {
 		// The cache learns the chunks in commit order (this goroutine is

@@ -127,6 +127,14 @@ func (c *Cache) Forget(id string) {
 	}
 }
 
+// Reset forgets everything, for when another process may have written.
+func (c *Cache) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+	c.lru.Init()
+}
+
 // Read returns up to limit chunks with sequence > after and the stream's
 // status, as one consistent snapshot, if the cache knows them exactly:
 // the status is known, the last sequence is known, and every chunk after

@@ -160,6 +160,12 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 			)
 			if o.Cache != nil && !polled {
 				chunks, info.Status, cached = o.Cache.Read(sessionID, next, batch)
+				// The cache may keep chunks and say "keep waiting", but
+				// the end of a stream is decided on the backend's word: the
+				// cache knows only this process's writes.
+				if cached && len(chunks) < batch && info.Status != helix.StreamActive {
+					cached = false
+				}
 			}
 			if !cached {
 				// Status first: every chunk appended before the stream
