@@ -180,6 +180,22 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, p auth.Principal,
 	return writeRun(w, h)
 }
 
+// decodeOwned decodes the body of r into req, then checks that the
+// session it names (*id, read after decoding) belongs to p and, when
+// starts, that the server still accepts new work.
+func decodeOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, p auth.Principal, req *T, id *string, starts bool) error {
+	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, req); err != nil {
+		return err
+	}
+	if _, err := s.ownedSession(r.Context(), p, *id); err != nil {
+		return err
+	}
+	if starts {
+		return s.checkAccepting()
+	}
+	return nil
+}
+
 type resumeRequest struct {
 	SessionID string `json:"sessionId"`
 	Message   string `json:"message"`
@@ -187,13 +203,7 @@ type resumeRequest struct {
 
 func (s *Server) handleResume(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req resumeRequest
-	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
-		return err
-	}
-	if err := s.checkAccepting(); err != nil {
+	if err := decodeOwned(s, w, r, p, &req, &req.SessionID, true); err != nil {
 		return err
 	}
 	h, err := s.rt.Resume(r.Context(), req.SessionID, local.ResumeOptions{Message: req.Message})
@@ -224,14 +234,11 @@ func (s *Server) handleAbort(w http.ResponseWriter, r *http.Request, p auth.Prin
 func (s *Server) control(w http.ResponseWriter, r *http.Request, p auth.Principal,
 	do func(ctx context.Context, sessionID, reason string) (helix.Status, error)) error {
 	var req controlRequest
-	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
+	if err := decodeOwned(s, w, r, p, &req, &req.SessionID, false); err != nil {
 		return err
 	}
 	if len(req.Reason) > maxReasonLen {
 		return badRequest("reason longer than %d bytes", maxReasonLen)
-	}
-	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
-		return err
 	}
 	st, err := do(r.Context(), req.SessionID, req.Reason)
 	if err != nil {
@@ -317,13 +324,7 @@ type sessionRequest struct {
 
 func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req sessionRequest
-	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if _, err := s.ownedSession(r.Context(), p, req.SessionID); err != nil {
-		return err
-	}
-	if err := s.checkAccepting(); err != nil {
+	if err := decodeOwned(s, w, r, p, &req, &req.SessionID, true); err != nil {
 		return err
 	}
 	h, err := s.rt.Retry(r.Context(), req.SessionID)
