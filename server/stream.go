@@ -113,7 +113,13 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request, p auth.Princi
 		// The current run's first chunk; the session is loaded already.
 		after = s.runStart(ctx, sess)
 	}
-	err = sw.Run(ctx, s.rt.Stream(ctx, sess.ID, after), sse.RunOptions{
+	chunks := s.rt.Stream(ctx, sess.ID, after)
+	if after >= 0 {
+		// The store's subscription itself: one frame less on the stack
+		// of an idle stream.
+		chunks = s.rt.Store().Subscribe(ctx, sess.ID, after)
+	}
+	err = sw.Run(ctx, chunks, sse.RunOptions{
 		Heartbeat: s.opts.Heartbeat,
 		EndStatus: s.endStatus(sess.ID),
 		Cancel:    stop,

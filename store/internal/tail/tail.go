@@ -138,99 +138,143 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 		poll = 2 * time.Second
 	}
 	return func(yield func(helix.Chunk, error) bool) {
-		next := max(after, 0)
-		var timer *time.Timer
-		defer func() {
-			if timer != nil {
-				timer.Stop()
-			}
-		}()
-		polled := false // the last wait ended by the poll timer
+		f := &follower{r: r, o: o, id: sessionID, next: max(after, 0), batch: batch, poll: poll}
+		defer f.stopTimer()
+		// The loop keeps a small frame: it is what stays on the stack of
+		// an idle subscriber, and Go shrinks a goroutine's stack only
+		// when little of it is in use. Reading and yielding (with their
+		// large chunk values) happen in helpers that have returned by the
+		// time the loop waits.
 		for {
 			if err := ctx.Err(); err != nil {
-				yield(helix.Chunk{}, err)
+				yieldErr(yield, err)
 				return
 			}
 			wake, release := hub.Watch(sessionID)
-			var (
-				info   store.StreamInfo
-				chunks []helix.Chunk
-				err    error
-				cached bool
-			)
-			if o.Cache != nil && !polled {
-				chunks, info.Status, cached = o.Cache.Read(sessionID, next, batch)
-				// The cache may keep chunks and say "keep waiting", but
-				// the end of a stream is decided on the backend's word: the
-				// cache knows only this process's writes.
-				if cached && len(chunks) < batch && info.Status != helix.StreamActive {
-					cached = false
-				}
-			}
-			if !cached {
-				// Status first: every chunk appended before the stream
-				// stopped being active is visible to the read that follows.
-				info, err = r.StreamInfo(ctx, sessionID)
-				if err == nil {
-					chunks, err = r.ReadChunks(ctx, sessionID, next, batch)
-				}
-			}
-			polled = false
-			if err != nil {
+			more, done := f.readAndYield(ctx, yield)
+			if done {
 				release()
-				if ctx.Err() != nil {
-					err = ctx.Err()
-				}
-				yield(helix.Chunk{}, err)
 				return
 			}
-			for i := range chunks {
-				if chunks[i].Sequence <= next {
-					release()
-					yield(helix.Chunk{}, fmt.Errorf("tail: session %q: chunk sequence %d after %d: stream out of order", sessionID, chunks[i].Sequence, next))
-					return
-				}
-				if !yield(chunks[i], nil) {
-					release()
-					return
-				}
-				next = chunks[i].Sequence
-			}
-			if len(chunks) == batch {
+			if more {
 				release()
 				continue
 			}
-			// A short read reached the end of the stream as it was when
-			// info was read; if the stream was no longer active then, there
-			// is nothing more. Otherwise wait: the watch was taken before
-			// the read, so a change since fires wake.
-			if info.Status != helix.StreamActive {
-				release()
-				return
-			}
-			var tick <-chan time.Time
-			if poll > 0 {
-				if timer == nil {
-					timer = time.NewTimer(poll)
-				} else {
-					timer.Reset(poll)
-				}
-				tick = timer.C
-			}
-			select {
-			case <-wake:
-			case <-tick:
-				polled = true
-			case <-ctx.Done():
-				release()
-				yield(helix.Chunk{}, ctx.Err())
-				return
-			case <-o.Closed:
-				release()
-				yield(helix.Chunk{}, o.ClosedErr)
-				return
-			}
+			err := f.wait(ctx, wake)
 			release()
+			if err != nil {
+				yieldErr(yield, err)
+				return
+			}
 		}
 	}
+}
+
+// follower is the state of one Follow subscription.
+type follower struct {
+	r      Reader
+	o      Options
+	id     string
+	next   int64 // the last sequence yielded
+	batch  int
+	poll   time.Duration
+	timer  *time.Timer
+	polled bool // the last wait ended by the poll timer
+}
+
+func (f *follower) stopTimer() {
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+}
+
+// readAndYield reads the chunks after f.next (from the cache when it can
+// answer, else the backend) and yields them. more: a full batch was read,
+// read again at once. done: the subscription is over (the stream ended, an
+// error was yielded, or the consumer stopped).
+//
+//go:noinline
+func (f *follower) readAndYield(ctx context.Context, yield func(helix.Chunk, error) bool) (more, done bool) {
+	var (
+		info   store.StreamInfo
+		chunks []helix.Chunk
+		err    error
+		cached bool
+	)
+	if f.o.Cache != nil && !f.polled {
+		chunks, info.Status, cached = f.o.Cache.Read(f.id, f.next, f.batch)
+		// The cache may keep chunks and say "keep waiting", but the end of
+		// a stream is decided on the backend's word: the cache knows only
+		// this process's writes.
+		if cached && len(chunks) < f.batch && info.Status != helix.StreamActive {
+			cached = false
+		}
+	}
+	if !cached {
+		// Status first: every chunk appended before the stream stopped
+		// being active is visible to the read that follows.
+		info, err = f.r.StreamInfo(ctx, f.id)
+		if err == nil {
+			chunks, err = f.r.ReadChunks(ctx, f.id, f.next, f.batch)
+		}
+	}
+	f.polled = false
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		yieldErr(yield, err)
+		return false, true
+	}
+	for i := range chunks {
+		if chunks[i].Sequence <= f.next {
+			yieldErr(yield, fmt.Errorf("tail: session %q: chunk sequence %d after %d: stream out of order", f.id, chunks[i].Sequence, f.next))
+			return false, true
+		}
+		if !yield(chunks[i], nil) {
+			return false, true
+		}
+		f.next = chunks[i].Sequence
+	}
+	if len(chunks) == f.batch {
+		return true, false
+	}
+	// A short read reached the end of the stream as it was when info was
+	// read; if the stream was no longer active then, there is nothing
+	// more. Otherwise the caller waits: the watch was taken before the
+	// read, so a change since fires wake.
+	return false, info.Status != helix.StreamActive
+}
+
+// wait blocks until wake fires, the poll interval passes, ctx is done or
+// the store closes; it returns the error that ends the subscription, if
+// any.
+func (f *follower) wait(ctx context.Context, wake <-chan struct{}) error {
+	var tick <-chan time.Time
+	if f.poll > 0 {
+		if f.timer == nil {
+			f.timer = time.NewTimer(f.poll)
+		} else {
+			f.timer.Reset(f.poll)
+		}
+		tick = f.timer.C
+	}
+	select {
+	case <-wake:
+	case <-tick:
+		f.polled = true
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.o.Closed:
+		return f.o.ClosedErr
+	}
+	return nil
+}
+
+// yieldErr yields err with a zero chunk; kept out of line so that the
+// zero chunk is not a local of the caller's frame.
+//
+//go:noinline
+func yieldErr(yield func(helix.Chunk, error) bool, err error) {
+	yield(helix.Chunk{}, err)
 }
