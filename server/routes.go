@@ -89,48 +89,70 @@ const playgroundCSP = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 // outer is the middleware every request passes, matched or not: request
 // id, panic recovery, security headers, CORS and the per-IP rate limit.
+//
+// The middleware closures keep small frames, with the work in out-of-line
+// helpers: they stay on the stack of every open stream, and Go shrinks an
+// idle goroutine's stack only when little of it is in use.
 func (s *Server) outer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A client's X-Request-Id is believed only from a trusted proxy:
-		// otherwise anyone could make their requests' log lines look like
-		// another request's.
-		id := ""
-		if s.fromTrustedProxy(r) {
-			id = requestIDOf(r)
+		rec, r, ok := s.admitRequest(w, r)
+		defer s.recoverPanic(rec, r)
+		if ok {
+			next.ServeHTTP(rec, r)
 		}
-		if id == "" {
-			id = newRequestID()
-		}
-		r = r.WithContext(NewContextWithRequestID(r.Context(), id))
-		rec := &recorder{ResponseWriter: w}
-		h := rec.Header()
-		h.Set(RequestIDHeader, id)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-store")
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path,
-					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if !rec.wroteHeader {
-					writeError(rec, r, s.log, fmt.Errorf("panic: %v", v))
-				}
-			}
-		}()
-		if s.corsPreflight(rec, r) {
-			return
-		}
-		if s.ipRL != nil {
-			ip := ratelimit.ClientIP(r, s.opts.TrustedProxies)
-			if ok, after := s.ipRL.Allow("ip:" + ip); !ok {
-				writeError(rec, r, s.log, WithRetryAfter(fmt.Errorf("%w: ip %s", ErrTooManyRequests, ip), after))
-				return
-			}
-		}
-		next.ServeHTTP(rec, r)
 	})
+}
+
+// admitRequest gives r its request id and the security headers, answers
+// CORS preflights and applies the per-IP limit. ok is false when the
+// request has been answered.
+//
+//go:noinline
+func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request) (*recorder, *http.Request, bool) {
+	// A client's X-Request-Id is believed only from a trusted proxy:
+	// otherwise anyone could make their requests' log lines look like
+	// another request's.
+	id := ""
+	if s.fromTrustedProxy(r) {
+		id = requestIDOf(r)
+	}
+	if id == "" {
+		id = newRequestID()
+	}
+	r = r.WithContext(NewContextWithRequestID(r.Context(), id))
+	rec := &recorder{ResponseWriter: w}
+	h := rec.Header()
+	h.Set(RequestIDHeader, id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if s.corsPreflight(rec, r) {
+		return rec, r, false
+	}
+	if s.ipRL != nil {
+		ip := ratelimit.ClientIP(r, s.opts.TrustedProxies)
+		if ok, after := s.ipRL.Allow("ip:" + ip); !ok {
+			writeError(rec, r, s.log, WithRetryAfter(fmt.Errorf("%w: ip %s", ErrTooManyRequests, ip), after))
+			return rec, r, false
+		}
+	}
+	return rec, r, true
+}
+
+// recoverPanic, deferred, turns a panic in a handler into a logged 500.
+func (s *Server) recoverPanic(rec *recorder, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	id := RequestID(r.Context())
+	s.log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if !rec.wroteHeader {
+		writeError(rec, r, s.log, fmt.Errorf("panic: %v", v))
+	}
 }
 
 // wrap turns a route into a handler: authentication, the per-principal
@@ -139,39 +161,57 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec, _ := w.(*recorder)
-		defer func() {
-			code := 0
-			if rec != nil {
-				code = rec.status
-			}
-			s.metrics.httpDuration.WithLabelValues(rt.pattern, methodLabel(r.Method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
-		}()
-		var p auth.Principal
-		if !rt.public {
-			var err error
-			p, err = s.authenticate(r, rt)
-			if err != nil {
-				writeError(w, r, s.log, err)
-				return
-			}
-			r = r.WithContext(auth.NewContextWithPrincipal(r.Context(), p))
-			if s.userRL != nil {
-				if ok, after := s.userRL.Allow("p:" + p.ID); !ok {
-					writeError(w, r, s.log, WithRetryAfter(fmt.Errorf("%w: principal %s", ErrTooManyRequests, p.ID), after))
-					return
-				}
-			}
+		defer s.observe(rt.pattern, r.Method, rec, start)
+		r, p, ok := s.admitRoute(w, r, rt)
+		if !ok {
+			return
 		}
 		if err := rt.handle(w, r, p); err != nil {
-			if rec != nil && rec.wroteHeader {
-				// A stream that failed after it started: the client sees the
-				// stream end; the cause goes to the log.
-				s.log.Warn("stream ended with error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "error", err.Error())
-				return
-			}
-			writeError(w, r, s.log, err)
+			s.handlerError(w, r, rec, err)
 		}
 	})
+}
+
+// observe, deferred, records the request's latency.
+func (s *Server) observe(pattern, method string, rec *recorder, start time.Time) {
+	code := 0
+	if rec != nil {
+		code = rec.status
+	}
+	s.metrics.httpDuration.WithLabelValues(pattern, methodLabel(method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+}
+
+// admitRoute authenticates the caller of a non-public route and applies
+// the per-principal limit. ok is false when the request has been answered.
+//
+//go:noinline
+func (s *Server) admitRoute(w http.ResponseWriter, r *http.Request, rt route) (*http.Request, auth.Principal, bool) {
+	if rt.public {
+		return r, auth.Principal{}, true
+	}
+	p, err := s.authenticate(r, rt)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return r, p, false
+	}
+	r = r.WithContext(auth.NewContextWithPrincipal(r.Context(), p))
+	if s.userRL != nil {
+		if ok, after := s.userRL.Allow("p:" + p.ID); !ok {
+			writeError(w, r, s.log, WithRetryAfter(fmt.Errorf("%w: principal %s", ErrTooManyRequests, p.ID), after))
+			return r, p, false
+		}
+	}
+	return r, p, true
+}
+
+// handlerError answers a handler's error, or logs it when the response
+// has started (a stream that failed: the client sees it end).
+func (s *Server) handlerError(w http.ResponseWriter, r *http.Request, rec *recorder, err error) {
+	if rec != nil && rec.wroteHeader {
+		s.log.Warn("stream ended with error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "error", err.Error())
+		return
+	}
+	writeError(w, r, s.log, err)
 }
 
 // authenticate identifies the caller. Every failure is the same 401.
