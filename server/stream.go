@@ -89,26 +89,58 @@ func (s *Server) endStatus(sessionID string) func(ctx context.Context) (string, 
 }
 
 func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	sess, err := s.querySession(r, p)
+	st, err := s.openSSE(w, r, p)
 	if err != nil {
 		return err
+	}
+	defer st.close()
+	err = st.w.Run(st.ctx, st.chunks, st.opts)
+	if errors.Is(context.Cause(st.ctx), errDraining) {
+		// Tell the client to come back (to this address, after the
+		// restart, or to another process) from its Last-Event-ID.
+		_ = st.w.Retry(reconnectHint)
+		return nil
+	}
+	if err != nil && r.Context().Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// sseStream is an SSE stream set up by openSSE.
+type sseStream struct {
+	w      *sse.Writer
+	ctx    context.Context
+	chunks iter.Seq2[helix.Chunk, error]
+	opts   sse.RunOptions
+	close  func()
+}
+
+// openSSE checks the request, registers the stream and subscribes, out of
+// line so that handleSSE's frame, which stays on the stack of an idle
+// stream, is small.
+//
+//go:noinline
+func (s *Server) openSSE(w http.ResponseWriter, r *http.Request, p auth.Principal) (*sseStream, error) {
+	sess, err := s.querySession(r, p)
+	if err != nil {
+		return nil, err
 	}
 	after, err := resumeAfter(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	end, err := s.beginStream("sse")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer end()
 	sw, err := sse.NewWriter(w)
 	if err != nil {
-		return err
+		end()
+		return nil, err
 	}
 	sw.SetWriteTimeout(streamWriteTimeout)
 	ctx, stop := s.streamContext(r.Context())
-	defer stop()
 	if after < 0 {
 		// The current run's first chunk; the session is loaded already.
 		after = s.runStart(ctx, sess)
@@ -119,21 +151,11 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request, p auth.Princi
 		// of an idle stream.
 		chunks = s.rt.Store().Subscribe(ctx, sess.ID, after)
 	}
-	err = sw.Run(ctx, chunks, sse.RunOptions{
-		Heartbeat: s.opts.Heartbeat,
-		EndStatus: s.endStatus(sess.ID),
-		Cancel:    stop,
-	})
-	if errors.Is(context.Cause(ctx), errDraining) {
-		// Tell the client to come back (to this address, after the
-		// restart, or to another process) from its Last-Event-ID.
-		_ = sw.Retry(reconnectHint)
-		return nil
-	}
-	if err != nil && r.Context().Err() == nil {
-		return err
-	}
-	return nil
+	return &sseStream{
+		w: sw, ctx: ctx, chunks: chunks,
+		opts:  sse.RunOptions{Heartbeat: s.opts.Heartbeat, EndStatus: s.endStatus(sess.ID), Cancel: stop},
+		close: func() { stop(); end() },
+	}, nil
 }
 
 // WebSocket close codes and reasons. A stream that ends normally closes

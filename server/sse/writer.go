@@ -67,7 +67,7 @@ func NewWriter(w http.ResponseWriter) (*Writer, error) {
 	if supports[http.Hijacker](w) {
 		h.Set("Connection", "keep-alive")
 	}
-	sw := &Writer{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 1024)}
+	sw := &Writer{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 512)}
 	if err := sw.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return nil, fmt.Errorf("sse: clear write deadline: %w", err)
 	}
