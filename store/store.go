@@ -319,3 +319,12 @@ type Store interface {
 type AppendPipeliner interface {
 	PipelineAppends() bool
 }
+
+// FencedCreator is implemented by stores that can issue a new session's
+// first fencing token in the same write that creates it.
+// CreateSessionFenced is CreateSession followed by NextFence, atomically:
+// the session exists with fence 1, and 1 is returned. A runtime starting
+// a session's first run saves a write with it.
+type FencedCreator interface {
+	CreateSessionFenced(ctx context.Context, s *Session) (fence uint64, err error)
+}

@@ -29,6 +29,9 @@ type startSpec struct {
 	hooks   []helix.Hooks
 	// parent is set for a sub-agent run: chunks are forwarded to it.
 	parent *execution
+	// fence, if not 0, was issued with the session's creation
+	// (store.FencedCreator): the run uses it instead of a NextFence.
+	fence uint64
 }
 
 // execution is one run: it owns the session (by fence) until it ends.
@@ -79,9 +82,12 @@ func (r *Runtime) prepare(ctx context.Context, agent *helix.Agent, sess *store.S
 }
 
 func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *store.Session, spec startSpec, ar *activeRun) (*execution, error) {
-	fence, err := r.st.NextFence(ctx, sess.ID)
-	if err != nil {
-		return nil, err
+	fence := spec.fence
+	var err error
+	if fence == 0 {
+		if fence, err = r.st.NextFence(ctx, sess.ID); err != nil {
+			return nil, err
+		}
 	}
 	// A session's first run finds its stream as CreateSession left it:
 	// active and empty. Later runs read where it is and reactivate it.

@@ -260,6 +260,7 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 	if o.sessionID == "" {
 		o.sessionID = r.newID("s_")
 	}
+	var fence uint64 // issued with the session's creation, if the store can
 	sess, err := r.st.GetSession(ctx, o.sessionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -272,7 +273,12 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 			ID: o.sessionID, AgentType: agent.Name(), Principal: o.principal, Status: helix.StatusCompleted,
 			State: state, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now,
 		}
-		if err := r.st.CreateSession(ctx, sess); err != nil {
+		if fc, ok := r.st.(store.FencedCreator); ok {
+			fence, err = fc.CreateSessionFenced(ctx, sess)
+		} else {
+			err = r.st.CreateSession(ctx, sess)
+		}
+		if err != nil {
 			if errors.Is(err, store.ErrExists) {
 				return nil, fmt.Errorf("local: session %q: %w", o.sessionID, helix.ErrAlreadyRunning)
 			}
@@ -300,7 +306,7 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 	for _, f := range in.Files {
 		msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartFile, File: &f})
 	}
-	return r.start(ctx, agent, sess, startSpec{kind: startExecute, message: in.Message, userMsg: &msg, input: in, hooks: o.hooks})
+	return r.start(ctx, agent, sess, startSpec{kind: startExecute, message: in.Message, userMsg: &msg, input: in, hooks: o.hooks, fence: fence})
 }
 
 func (r *Runtime) register(agent *helix.Agent) error {

@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -56,4 +57,31 @@ func TestTailCacheSeesOtherProcess(t *testing.T) {
 		return
 	}
 	t.Fatal("the subscription ended without chunk 3: A's cache answered with a stale status")
+}
+
+func TestCreateSessionFenced(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var fc store.FencedCreator = st
+	fence, err := fc.CreateSessionFenced(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning})
+	if err != nil || fence != 1 {
+		t.Fatalf("CreateSessionFenced = %d, %v", fence, err)
+	}
+	if _, err := fc.CreateSessionFenced(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := st.AppendChunks(ctx, "s", 1, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "a"}}); err != nil {
+		t.Fatalf("append with the issued fence: %v", err)
+	}
+	next, err := st.NextFence(ctx, "s")
+	if err != nil || next != 2 {
+		t.Fatalf("NextFence after a fenced create = %d, %v", next, err)
+	}
+	if _, err := st.AppendChunks(ctx, "s", 1, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "b"}}); !errors.Is(err, store.ErrStaleFence) {
+		t.Fatalf("append with the old fence: %v", err)
+	}
 }

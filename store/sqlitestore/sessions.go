@@ -100,6 +100,19 @@ func isSentinel(err error) bool {
 // CreatedAt; rec itself is not modified. It fails with an error wrapping
 // [store.ErrExists] if the id is taken.
 func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
+	return s.createSession(ctx, rec, 0)
+}
+
+// CreateSessionFenced creates the session with its first fencing token,
+// 1, in the same write ([store.FencedCreator]).
+func (s *Store) CreateSessionFenced(ctx context.Context, rec *store.Session) (uint64, error) {
+	if err := s.createSession(ctx, rec, 1); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+func (s *Store) createSession(ctx context.Context, rec *store.Session, fence uint64) error {
 	const op = "create session"
 	if err := s.check(ctx, op); err != nil {
 		return err
@@ -114,9 +127,9 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	}
 	err = s.write(ctx, op, c.ID, func(t txn) error {
 		res, err := t.exec(`INSERT INTO sessions
-			(id, principal, agent_type, status, created_ns, version, message_count, record, stream_status)
-			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			c.ID, c.Principal, c.AgentType, string(c.Status), c.CreatedAt.UnixNano(), c.MessageCount, data, string(helix.StreamActive))
+			(id, principal, agent_type, status, created_ns, version, message_count, record, stream_status, fence)
+			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			c.ID, c.Principal, c.AgentType, string(c.Status), c.CreatedAt.UnixNano(), c.MessageCount, data, string(helix.StreamActive), fence)
 		if err != nil {
 			return err
 		}
