@@ -85,3 +85,58 @@ func TestCreateSessionFenced(t *testing.T) {
 		t.Fatalf("append with the old fence: %v", err)
 	}
 }
+
+// TestAppendStateSeesOtherProcess: store A remembers where each stream it
+// appended to ends and its newest fence. Store B (another process on the
+// same file) appends to the same stream and takes a new fencing token: A's
+// next append must continue after B's chunk, and A's old token must be
+// refused, not accepted on A's stale view.
+func TestAppendStateSeesOtherProcess(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	a, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	fence, err := a.NextFence(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta := func(s string) []helix.Chunk { return []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: s}} }
+	for i, step := range []struct {
+		st   store.Store
+		want int64
+	}{{a, 1}, {a, 2}, {b, 3}, {a, 4}, {b, 5}, {b, 6}, {a, 7}} {
+		last, err := step.st.AppendChunks(ctx, "s", fence, delta("x"))
+		if err != nil || last != step.want {
+			t.Fatalf("append %d: last %d, %v; want %d", i, last, err, step.want)
+		}
+	}
+	if _, err := b.NextFence(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AppendChunks(ctx, "s", fence, delta("late")); !errors.Is(err, store.ErrStaleFence) {
+		t.Fatalf("append with the fence B superseded: %v, want ErrStaleFence", err)
+	}
+	got, err := a.ReadChunks(ctx, "s", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 7 {
+		t.Fatalf("stored %d chunks, want 7", len(got))
+	}
+	for i, c := range got {
+		if c.Sequence != int64(i+1) {
+			t.Fatalf("chunk %d has sequence %d", i, c.Sequence)
+		}
+	}
+}

@@ -184,6 +184,10 @@ type Store struct {
 	o   Options
 	w   *sql.DB // every write, one transaction at a time (wmu)
 	wmu sync.Mutex
+	// wc is the connection of the group-commit writer, held for the
+	// store's life so that its data_version reveals other connections'
+	// commits (see appendState).
+	wc *sql.Conn
 	r   *sql.DB // reads
 	ws  *stmts  // statements of w
 	rs  *stmts  // statements of r
@@ -197,6 +201,10 @@ type Store struct {
 	appq    chan *appendReq
 	// appenderDone is closed when the group-commit writer has stopped.
 	appenderDone chan struct{}
+	// tails and dataVersion belong to the group-commit writer (see
+	// appendState).
+	tails       map[string]appendState
+	dataVersion int64 // wc's data_version when tails was last valid; -1: unknown
 	// Statements of the group-commit writer, prepared on the write
 	// connection. insChunks[i] inserts insRows[i] chunks in one statement.
 	selStream *sql.Stmt
@@ -259,7 +267,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetMaxIdleConns(o.ReadConns)
 	r.SetConnMaxIdleTime(0)
 	s := &Store{o: o, w: w, r: r, ws: newStmts(w, true), rs: newStmts(r, false), hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
-		appenderDone: make(chan struct{}), done: make(chan struct{})}
+		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -275,6 +283,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 			w.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: preparing statements: %w", path, err)
 		}
+	}
+	if s.wc, err = w.Conn(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	s.wg.Add(1)
 	go s.appender()
@@ -299,7 +312,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.done)
 		s.wg.Wait()
-		err = errors.Join(s.r.Close(), s.w.Close())
+		err = errors.Join(s.wc.Close(), s.r.Close(), s.w.Close())
 	})
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"runtime"
 	"strings"
 	"time"
@@ -158,6 +159,24 @@ func (s *Store) appender() {
 	}
 }
 
+// appendState is what an append needs to know of its session: its row
+// id, newest fencing token and last chunk sequence. The group-commit writer
+// keeps it for the sessions it appended to (Store.tails), so that an
+// append to a live stream costs no query. It stays true because every
+// write of this store goes through that writer, on one connection (wc):
+// a general write drops its session's entry (NextFence changes the
+// fence), a failed batch drops them all, and so does any commit by
+// another connection, which SQLite's data_version (unchanged by a
+// connection's own commits) reveals at the start of each batch.
+type appendState struct {
+	sid   int64
+	last  int64
+	fence uint64
+}
+
+// maxTails bounds Store.tails; past it, the map starts over.
+const maxTails = 1 << 16
+
 // insRows are the row counts of the multi-row chunk inserts, largest
 // first: a flush writes its rows in as few statements as these allow, since
 // each statement execution costs far more than a row.
@@ -181,11 +200,21 @@ func (s *Store) flush(batch []*appendReq) {
 		ctx := context.Background()
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
-		tx, err := s.w.BeginTx(ctx, nil)
+		tx, err := s.wc.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
+		// Another connection (a process sharing the file) committed since
+		// the tails were learnt: forget them.
+		var dv int64
+		if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&dv); err != nil {
+			return err
+		}
+		if dv != s.dataVersion {
+			clear(s.tails)
+			s.dataVersion = dv
+		}
 		// General writes first, each under a savepoint so that one that
 		// fails leaves the others (and the appends) intact.
 		for i, r := range batch {
@@ -196,6 +225,8 @@ func (s *Store) flush(batch []*appendReq) {
 				results[i].err = err
 				continue
 			}
+			// A write may change what appendState caches (NextFence does).
+			delete(s.tails, r.id)
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
 				return err
 			}
@@ -209,11 +240,11 @@ func (s *Store) flush(batch []*appendReq) {
 				return err
 			}
 		}
-		sel := tx.Stmt(s.selStream)
+		var sel *sql.Stmt
 		var rows []any // sid, seq, data of every chunk to insert
-		// Streams appended to earlier in this batch: their rows are not
-		// inserted yet, so the stored last sequence is behind.
-		lastOf := map[int64]int64{}
+		// The streams appended to in this batch, as they will be once it
+		// commits: the tails the next batch starts from.
+		staged := map[string]appendState{}
 		for i, r := range batch {
 			if r.write != nil {
 				continue
@@ -222,28 +253,32 @@ func (s *Store) flush(batch []*appendReq) {
 				results[i].err = err
 				continue
 			}
-			var sid, last int64
-			var newest uint64
-			if err := sel.QueryRowContext(ctx, r.id).Scan(&sid, &newest, &last); err != nil {
-				if errors.Is(err, sql.ErrNoRows) {
-					results[i].err = notFound("append chunks", r.id)
-					continue
-				}
-				return err
+			st, ok := staged[r.id]
+			if !ok {
+				st, ok = s.tails[r.id]
 			}
-			if r.fence != 0 && r.fence < newest {
-				results[i].err = staleFence("append chunks", r.id, r.fence, newest)
+			if !ok {
+				if sel == nil {
+					sel = tx.Stmt(s.selStream)
+				}
+				if err := sel.QueryRowContext(ctx, r.id).Scan(&st.sid, &st.fence, &st.last); err != nil {
+					if errors.Is(err, sql.ErrNoRows) {
+						results[i].err = notFound("append chunks", r.id)
+						continue
+					}
+					return err
+				}
+			}
+			if r.fence != 0 && r.fence < st.fence {
+				results[i].err = staleFence("append chunks", r.id, r.fence, st.fence)
 				continue
 			}
-			if l, ok := lastOf[sid]; ok {
-				last = l
-			}
 			for j, d := range r.data {
-				rows = append(rows, sid, last+1+int64(j), d)
+				rows = append(rows, st.sid, st.last+1+int64(j), d)
 			}
-			last += int64(len(r.data))
-			lastOf[sid] = last
-			results[i].last = last
+			st.last += int64(len(r.data))
+			staged[r.id] = st
+			results[i].last = st.last
 			touched = append(touched, r.id)
 		}
 		for k, n := range insRows {
@@ -262,8 +297,16 @@ func (s *Store) flush(batch []*appendReq) {
 			return err
 		}
 		s.commits.Add(1)
+		if len(s.tails)+len(staged) > maxTails {
+			clear(s.tails)
+		}
+		maps.Copy(s.tails, staged)
 		return nil
 	}()
+	if err != nil {
+		// Whatever was staged did not commit.
+		clear(s.tails)
+	}
 	if err == nil {
 		// The cache learns the chunks in commit order (this goroutine is
 		// the only appender), before the callers get their chunks back
