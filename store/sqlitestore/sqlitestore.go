@@ -187,7 +187,7 @@ type Store struct {
 	// wc is the connection of the group-commit writer, held for the
 	// store's life so that its data_version reveals other connections'
 	// commits (see appendState).
-	wc *sql.Conn
+	wc  *sql.Conn
 	r   *sql.DB // reads
 	ws  *stmts  // statements of w
 	rs  *stmts  // statements of r
