@@ -20,7 +20,10 @@ import (
 // enumerate it, so a new route must say how its ownership is checked.
 type route struct {
 	pattern string // ServeMux pattern, "METHOD /path"
-	handle  func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+	// handle is a method expression (or takes the server likewise), so
+	// that calling it adds no method-value wrapper to the stack of every
+	// open stream.
+	handle func(s *Server, w http.ResponseWriter, r *http.Request, p auth.Principal) error
 	// session marks routes that take a session id: they answer 404 for a
 	// session of another principal.
 	session bool
@@ -32,26 +35,26 @@ type route struct {
 
 func (s *Server) routeTable() []route {
 	return []route{
-		{pattern: "POST /start", handle: s.handleStart, session: true},
-		{pattern: "POST /resume", handle: s.handleResume, session: true},
-		{pattern: "POST /interrupt", handle: s.handleInterrupt, session: true},
-		{pattern: "POST /abort", handle: s.handleAbort, session: true},
-		{pattern: "POST /submit-tool-result", handle: s.handleSubmit, session: true},
-		{pattern: "POST /retry", handle: s.handleRetry, session: true},
-		{pattern: "POST /stream-token", handle: s.handleStreamToken, session: true},
-		{pattern: "GET /sse", handle: s.handleSSE, session: true, streamAuth: true},
-		{pattern: "GET /ws", handle: s.handleWS, session: true, streamAuth: true},
-		{pattern: "GET /status", handle: s.handleStatus, session: true},
-		{pattern: "GET /messages", handle: s.handleMessages, session: true},
-		{pattern: "GET /checkpoints", handle: s.handleCheckpoints, session: true},
-		{pattern: "POST /chat", handle: s.handleChat, session: true},
-		{pattern: "POST /chat/{sessionId}", handle: s.handleChat, session: true},
-		{pattern: "GET /chat/{sessionId}/stream", handle: s.handleChatStream, session: true},
-		{pattern: "GET /sessions", handle: s.handleSessions},
-		{pattern: "GET /agents", handle: s.handleAgents},
-		{pattern: "GET /metrics", handle: s.handleMetrics},
-		{pattern: "GET /healthz", handle: s.handleHealthz, public: true},
-		{pattern: "GET /readyz", handle: s.handleReadyz, public: true},
+		{pattern: "POST /start", handle: (*Server).handleStart, session: true},
+		{pattern: "POST /resume", handle: (*Server).handleResume, session: true},
+		{pattern: "POST /interrupt", handle: (*Server).handleInterrupt, session: true},
+		{pattern: "POST /abort", handle: (*Server).handleAbort, session: true},
+		{pattern: "POST /submit-tool-result", handle: (*Server).handleSubmit, session: true},
+		{pattern: "POST /retry", handle: (*Server).handleRetry, session: true},
+		{pattern: "POST /stream-token", handle: (*Server).handleStreamToken, session: true},
+		{pattern: "GET /sse", handle: (*Server).handleSSE, session: true, streamAuth: true},
+		{pattern: "GET /ws", handle: (*Server).handleWS, session: true, streamAuth: true},
+		{pattern: "GET /status", handle: (*Server).handleStatus, session: true},
+		{pattern: "GET /messages", handle: (*Server).handleMessages, session: true},
+		{pattern: "GET /checkpoints", handle: (*Server).handleCheckpoints, session: true},
+		{pattern: "POST /chat", handle: (*Server).handleChat, session: true},
+		{pattern: "POST /chat/{sessionId}", handle: (*Server).handleChat, session: true},
+		{pattern: "GET /chat/{sessionId}/stream", handle: (*Server).handleChatStream, session: true},
+		{pattern: "GET /sessions", handle: (*Server).handleSessions},
+		{pattern: "GET /agents", handle: (*Server).handleAgents},
+		{pattern: "GET /metrics", handle: (*Server).handleMetrics},
+		{pattern: "GET /healthz", handle: (*Server).handleHealthz, public: true},
+		{pattern: "GET /readyz", handle: (*Server).handleReadyz, public: true},
 	}
 }
 
@@ -61,7 +64,7 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
 	if s.opts.Playground != nil {
-		ui := func(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+		ui := func(s *Server, w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 			h := w.Header()
 			h.Set("Content-Security-Policy", playgroundCSP)
 			h.Set("X-Frame-Options", "DENY")
@@ -75,7 +78,7 @@ func (s *Server) routes() {
 	// Everything else, including a known path with the wrong method, is
 	// the same 404 as an unknown session: the API's surface is not probed
 	// through error bodies.
-	s.mux.Handle("/", s.wrap(route{pattern: "/", public: true, handle: func(http.ResponseWriter, *http.Request, auth.Principal) error {
+	s.mux.Handle("/", s.wrap(route{pattern: "/", public: true, handle: func(*Server, http.ResponseWriter, *http.Request, auth.Principal) error {
 		return ErrNotFound
 	}}))
 	s.handler = s.outer(s.mux)
@@ -156,40 +159,49 @@ func (s *Server) recoverPanic(rec *recorder, r *http.Request) {
 }
 
 // wrap turns a route into a handler: authentication, the per-principal
-// rate limit, the error table and the latency metric.
+// rate limit, the error table and the latency metric. Like outer, the
+// closure keeps a small frame: the route's start, pattern and method live
+// in the recorder, and the work is in out-of-line helpers.
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec, _ := w.(*recorder)
-		defer s.observe(rt.pattern, r.Method, rec, start)
-		r, p, ok := s.admitRoute(w, r, rt)
-		if !ok {
-			return
-		}
-		if err := rt.handle(w, r, p); err != nil {
-			s.handlerError(w, r, rec, err)
+		rec := beginRoute(w, r, rt.pattern)
+		defer s.observe(rec)
+		r, p, ok := s.admitRoute(rec, r, &rt)
+		if ok {
+			if err := rt.handle(s, rec, r, p); err != nil {
+				s.handlerError(rec, r, err)
+			}
 		}
 	})
 }
 
-// observe, deferred, records the request's latency.
-func (s *Server) observe(pattern, method string, rec *recorder, start time.Time) {
-	code := 0
-	if rec != nil {
-		code = rec.status
+// beginRoute notes the start of a routed request in its recorder (outer
+// made it; a handler mounted without outer gets one here).
+//
+//go:noinline
+func beginRoute(w http.ResponseWriter, r *http.Request, pattern string) *recorder {
+	rec, ok := w.(*recorder)
+	if !ok {
+		rec = &recorder{ResponseWriter: w}
 	}
-	s.metrics.httpDuration.WithLabelValues(pattern, methodLabel(method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	rec.start, rec.pattern, rec.method = time.Now(), pattern, r.Method
+	return rec
+}
+
+// observe, deferred, records the request's latency.
+func (s *Server) observe(rec *recorder) {
+	s.metrics.httpDuration.WithLabelValues(rec.pattern, methodLabel(rec.method), strconv.Itoa(rec.status)).Observe(time.Since(rec.start).Seconds())
 }
 
 // admitRoute authenticates the caller of a non-public route and applies
 // the per-principal limit. ok is false when the request has been answered.
 //
 //go:noinline
-func (s *Server) admitRoute(w http.ResponseWriter, r *http.Request, rt route) (*http.Request, auth.Principal, bool) {
+func (s *Server) admitRoute(w http.ResponseWriter, r *http.Request, rt *route) (*http.Request, auth.Principal, bool) {
 	if rt.public {
 		return r, auth.Principal{}, true
 	}
-	p, err := s.authenticate(r, rt)
+	p, err := s.authenticate(r, *rt)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return r, p, false
@@ -206,12 +218,12 @@ func (s *Server) admitRoute(w http.ResponseWriter, r *http.Request, rt route) (*
 
 // handlerError answers a handler's error, or logs it when the response
 // has started (a stream that failed: the client sees it end).
-func (s *Server) handlerError(w http.ResponseWriter, r *http.Request, rec *recorder, err error) {
-	if rec != nil && rec.wroteHeader {
+func (s *Server) handlerError(rec *recorder, r *http.Request, err error) {
+	if rec.wroteHeader {
 		s.log.Warn("stream ended with error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "error", err.Error())
 		return
 	}
-	writeError(w, r, s.log, err)
+	writeError(rec, r, s.log, err)
 }
 
 // authenticate identifies the caller. Every failure is the same 401.
@@ -267,6 +279,10 @@ type recorder struct {
 	http.ResponseWriter
 	status      int
 	wroteHeader bool
+	// The routed request, for the latency metric (see wrap).
+	start   time.Time
+	pattern string
+	method  string
 }
 
 func (r *recorder) WriteHeader(code int) {

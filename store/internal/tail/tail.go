@@ -137,41 +137,45 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 	if poll == 0 {
 		poll = 2 * time.Second
 	}
+	start := &follower{ctx: ctx, hub: hub, r: r, o: o, id: sessionID, next: max(after, 0), batch: batch, poll: poll}
 	return func(yield func(helix.Chunk, error) bool) {
-		f := &follower{r: r, o: o, id: sessionID, next: max(after, 0), batch: batch, poll: poll}
+		f := start.clone()
 		defer f.stopTimer()
-		// The loop keeps a small frame: it is what stays on the stack of
-		// an idle subscriber, and Go shrinks a goroutine's stack only
-		// when little of it is in use. Reading and yielding (with their
-		// large chunk values) happen in helpers that have returned by the
-		// time the loop waits.
-		for {
-			if err := ctx.Err(); err != nil {
-				yieldErr(yield, err)
-				return
-			}
-			wake, release := hub.Watch(sessionID)
-			more, done := f.readAndYield(ctx, yield)
-			if done {
-				release()
-				return
-			}
-			if more {
-				release()
-				continue
-			}
-			err := f.wait(ctx, wake)
-			release()
-			if err != nil {
-				yieldErr(yield, err)
-				return
-			}
+		for f.step(yield) {
 		}
 	}
 }
 
+// step reads and yields what is new, or waits for a change; it reports
+// whether the subscription goes on. The frames of Follow's loop and of
+// step are what stays on the stack of an idle subscriber, and Go shrinks
+// a goroutine's stack only when little of it is in use: so they are
+// small, and reading and yielding (with their large chunk values) happen
+// in helpers that have returned by the time step waits.
+func (f *follower) step(yield func(helix.Chunk, error) bool) bool {
+	if err := f.ctx.Err(); err != nil {
+		yieldErr(yield, err)
+		return false
+	}
+	wake, release := f.hub.Watch(f.id)
+	more, done := f.readAndYield(yield)
+	if done || more {
+		release()
+		return !done
+	}
+	err := f.wait(wake)
+	release()
+	if err != nil {
+		yieldErr(yield, err)
+		return false
+	}
+	return true
+}
+
 // follower is the state of one Follow subscription.
 type follower struct {
+	ctx    context.Context
+	hub    *Hub
 	r      Reader
 	o      Options
 	id     string
@@ -180,6 +184,14 @@ type follower struct {
 	poll   time.Duration
 	timer  *time.Timer
 	polled bool // the last wait ended by the poll timer
+}
+
+// clone returns a fresh copy of f, for one iteration of the sequence.
+//
+//go:noinline
+func (f *follower) clone() *follower {
+	c := *f
+	return &c
 }
 
 func (f *follower) stopTimer() {
@@ -194,7 +206,8 @@ func (f *follower) stopTimer() {
 // error was yielded, or the consumer stopped).
 //
 //go:noinline
-func (f *follower) readAndYield(ctx context.Context, yield func(helix.Chunk, error) bool) (more, done bool) {
+func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done bool) {
+	ctx := f.ctx
 	var (
 		info   store.StreamInfo
 		chunks []helix.Chunk
@@ -249,7 +262,7 @@ func (f *follower) readAndYield(ctx context.Context, yield func(helix.Chunk, err
 // wait blocks until wake fires, the poll interval passes, ctx is done or
 // the store closes; it returns the error that ends the subscription, if
 // any.
-func (f *follower) wait(ctx context.Context, wake <-chan struct{}) error {
+func (f *follower) wait(wake <-chan struct{}) error {
 	var tick <-chan time.Time
 	if f.poll > 0 {
 		if f.timer == nil {
@@ -263,8 +276,8 @@ func (f *follower) wait(ctx context.Context, wake <-chan struct{}) error {
 	case <-wake:
 	case <-tick:
 		f.polled = true
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-f.ctx.Done():
+		return f.ctx.Err()
 	case <-f.o.Closed:
 		return f.o.ClosedErr
 	}
