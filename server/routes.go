@@ -166,7 +166,10 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := beginRoute(w, r, rt.pattern)
 		defer s.observe(rec)
-		r, p, ok := s.admitRoute(rec, r, &rt)
+		// Handlers get the principal as an argument: the request is not
+		// copied to carry it in its context (a copy every open stream
+		// would hold).
+		p, ok := s.admitRoute(rec, r, &rt)
 		if ok {
 			if err := rt.handle(s, rec, r, p); err != nil {
 				s.handlerError(rec, r, err)
@@ -197,23 +200,22 @@ func (s *Server) observe(rec *recorder) {
 // the per-principal limit. ok is false when the request has been answered.
 //
 //go:noinline
-func (s *Server) admitRoute(w http.ResponseWriter, r *http.Request, rt *route) (*http.Request, auth.Principal, bool) {
+func (s *Server) admitRoute(w http.ResponseWriter, r *http.Request, rt *route) (auth.Principal, bool) {
 	if rt.public {
-		return r, auth.Principal{}, true
+		return auth.Principal{}, true
 	}
 	p, err := s.authenticate(r, *rt)
 	if err != nil {
 		writeError(w, r, s.log, err)
-		return r, p, false
+		return p, false
 	}
-	r = r.WithContext(auth.NewContextWithPrincipal(r.Context(), p))
 	if s.userRL != nil {
 		if ok, after := s.userRL.Allow("p:" + p.ID); !ok {
 			writeError(w, r, s.log, WithRetryAfter(fmt.Errorf("%w: principal %s", ErrTooManyRequests, p.ID), after))
-			return r, p, false
+			return p, false
 		}
 	}
-	return r, p, true
+	return p, true
 }
 
 // handlerError answers a handler's error, or logs it when the response

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -27,9 +28,13 @@ var (
 	ErrLineBreak = errors.New("sse: line break in a single-line field")
 )
 
-// maxKeptBuffer bounds the buffer a Writer keeps between events, so one huge
-// chunk does not pin its memory for the life of the stream.
-const maxKeptBuffer = 64 << 10
+// maxPooledBuffer bounds the buffers returned to bufPool, so one huge chunk
+// does not pin its memory.
+const maxPooledBuffer = 64 << 10
+
+// bufPool holds the buffers events are framed in. A Writer borrows one per
+// event instead of keeping its own: an idle stream then holds no buffer.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // Writer frames events onto an [http.ResponseWriter] and flushes each one.
 // It is not safe for concurrent use; [Writer.Run] owns the Writer while it
@@ -37,7 +42,6 @@ const maxKeptBuffer = 64 << 10
 type Writer struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	buf     []byte
 	timeout time.Duration
 }
 
@@ -67,7 +71,7 @@ func NewWriter(w http.ResponseWriter) (*Writer, error) {
 	if supports[http.Hijacker](w) {
 		h.Set("Connection", "keep-alive")
 	}
-	sw := &Writer{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 512)}
+	sw := &Writer{w: w, rc: http.NewResponseController(w)}
 	if err := sw.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return nil, fmt.Errorf("sse: clear write deadline: %w", err)
 	}
@@ -108,19 +112,22 @@ func (w *Writer) Chunk(c helix.Chunk) error {
 	if c.Sequence <= 0 {
 		return fmt.Errorf("%w (type %q, sequence %d)", ErrNoSequence, c.Type, c.Sequence)
 	}
-	b := append(w.buf[:0], "id: "...)
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append(*bp, "id: "...)
 	b = strconv.AppendInt(b, c.Sequence, 10)
 	b = append(b, "\nevent: chunk\ndata: "...)
 	start := len(b)
 	b, err := c.AppendJSON(b)
-	w.buf = b
+	*bp = b
 	if err != nil {
 		return fmt.Errorf("sse: encode chunk %d: %w", c.Sequence, err)
 	}
 	if bytes.IndexByte(b[start:], '\n') >= 0 || bytes.IndexByte(b[start:], '\r') >= 0 {
 		return fmt.Errorf("%w: chunk %d JSON", ErrLineBreak, c.Sequence)
 	}
-	return w.write(append(b, '\n', '\n'))
+	*bp = append(b, '\n', '\n')
+	return w.write(*bp)
 }
 
 // End writes the final event "event: end\ndata: {"status":<status>}\n\n",
@@ -131,9 +138,12 @@ func (w *Writer) End(status string) error {
 	if err != nil {
 		return err
 	}
-	b := append(w.buf[:0], "event: end\ndata: {\"status\":"...)
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append(*bp, "event: end\ndata: {\"status\":"...)
 	b = append(b, s...)
-	return w.write(append(b, "}\n\n"...))
+	*bp = append(b, "}\n\n"...)
+	return w.write(*bp)
 }
 
 // Event writes an event with the given name and data and no id, and
@@ -146,14 +156,17 @@ func (w *Writer) Event(name string, data []byte) error {
 	if strings.ContainsAny(name, "\r\n") {
 		return fmt.Errorf("%w: event name %q", ErrLineBreak, name)
 	}
-	b := w.buf[:0]
+	bp := getBuf()
+	defer putBuf(bp)
+	b := *bp
 	if name != "" {
 		b = append(b, "event: "...)
 		b = appendValid(b, name)
 		b = append(b, '\n')
 	}
 	b = appendLines(b, "data", string(data))
-	return w.write(append(b, '\n'))
+	*bp = append(b, '\n')
+	return w.write(*bp)
 }
 
 // Comment writes a comment, ": <text>\n\n", and flushes. Clients ignore
@@ -161,13 +174,15 @@ func (w *Writer) Event(name string, data []byte) error {
 // breaks is written as one comment line per line, so it can never start a
 // field.
 func (w *Writer) Comment(text string) error {
-	b := appendLines(w.buf[:0], "", text)
-	return w.write(append(b, '\n'))
+	bp := getBuf()
+	defer putBuf(bp)
+	*bp = append(appendLines(*bp, "", text), '\n')
+	return w.write(*bp)
 }
 
 // Ping writes the heartbeat comment ": ping\n\n" and flushes.
 func (w *Writer) Ping() error {
-	return w.write(append(w.buf[:0], ": ping\n\n"...))
+	return w.write(pingFrame)
 }
 
 // Retry writes "retry: <milliseconds>\n\n" and flushes: the time a client
@@ -178,18 +193,29 @@ func (w *Writer) Retry(d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("sse: negative retry %v", d)
 	}
-	b := append(w.buf[:0], "retry: "...)
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append(*bp, "retry: "...)
 	b = strconv.AppendInt(b, d.Milliseconds(), 10)
-	return w.write(append(b, '\n', '\n'))
+	*bp = append(b, '\n', '\n')
+	return w.write(*bp)
 }
 
-// write writes one complete event and flushes it.
-func (w *Writer) write(b []byte) error {
-	if cap(b) <= maxKeptBuffer {
-		w.buf = b[:0]
-	} else {
-		w.buf = nil
+// pingFrame is the heartbeat comment.
+var pingFrame = []byte(": ping\n\n")
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) > maxPooledBuffer {
+		return
 	}
+	*bp = (*bp)[:0]
+	bufPool.Put(bp)
+}
+
+// write writes one complete event and flushes it. b is not retained.
+func (w *Writer) write(b []byte) error {
 	if w.timeout > 0 {
 		if err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
