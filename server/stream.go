@@ -143,7 +143,7 @@ func (s *Server) openSSE(w http.ResponseWriter, r *http.Request, p auth.Principa
 	ctx, stop := s.streamContext(r.Context())
 	if after < 0 {
 		// The current run's first chunk; the session is loaded already.
-		after = s.runStart(ctx, sess)
+		after = s.runStart(r.Context(), sess)
 	}
 	chunks := s.rt.Stream(ctx, sess.ID, after)
 	if after >= 0 {
@@ -191,7 +191,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request, p auth.Princip
 	// and notices a close.
 	ctx = c.CloseRead(ctx)
 	if after < 0 {
-		after = s.runStart(ctx, sess)
+		after = s.runStart(r.Context(), sess)
 	}
 	status, err := s.pumpWS(ctx, c, s.rt.Stream(ctx, sess.ID, after), sess.ID, after)
 	switch {

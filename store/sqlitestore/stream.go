@@ -381,6 +381,21 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 	return out, nil
 }
 
+// detachedReads are a subscription's reads: not cancelled with its context.
+// A SQLite read is short and, in WAL mode, never waits for a lock, so a
+// subscription that ends waits at most for one read to finish. In return,
+// database/sql starts no goroutine per read to watch the context, and the
+// context of every open stream holds no table of the reads it ever made.
+type detachedReads struct{ s *Store }
+
+func (d detachedReads) ReadChunks(ctx context.Context, sessionID string, after int64, limit int) ([]helix.Chunk, error) {
+	return d.s.ReadChunks(context.WithoutCancel(ctx), sessionID, after, limit)
+}
+
+func (d detachedReads) StreamInfo(ctx context.Context, sessionID string) (store.StreamInfo, error) {
+	return d.s.StreamInfo(context.WithoutCancel(ctx), sessionID)
+}
+
 // SetStreamStatus sets the stream's status.
 func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uint64, status helix.StreamStatus) error {
 	const op = "set stream status"
@@ -440,7 +455,7 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 // ctx's error when ctx is done; and with an error wrapping
 // [store.ErrClosed] when the store is closed.
 func (s *Store) Subscribe(ctx context.Context, sessionID string, after int64) iter.Seq2[helix.Chunk, error] {
-	return tail.Follow(ctx, s, s.hub, sessionID, after, tail.Options{
+	return tail.Follow(ctx, detachedReads{s}, s.hub, sessionID, after, tail.Options{
 		Cache:     s.cache,
 		Closed:    s.done,
 		ClosedErr: fmt.Errorf("sqlitestore: subscribe %q: %w", sessionID, store.ErrClosed),

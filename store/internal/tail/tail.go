@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -138,8 +139,14 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 		poll = 2 * time.Second
 	}
 	start := &follower{ctx: ctx, hub: hub, r: r, o: o, id: sessionID, next: max(after, 0), batch: batch, poll: poll}
+	var used atomic.Bool
 	return func(yield func(helix.Chunk, error) bool) {
-		f := start.clone()
+		// The first iteration uses start itself; any later one a fresh
+		// copy (so an idle stream holds one follower, not two).
+		f := start
+		if used.Swap(true) {
+			f = start.fresh(max(after, 0))
+		}
 		defer f.stopTimer()
 		for f.step(yield) {
 		}
@@ -186,12 +193,12 @@ type follower struct {
 	polled bool // the last wait ended by the poll timer
 }
 
-// clone returns a fresh copy of f, for one iteration of the sequence.
+// fresh returns a copy of f's settings that starts after the given
+// sequence, for a later iteration of the sequence.
 //
 //go:noinline
-func (f *follower) clone() *follower {
-	c := *f
-	return &c
+func (f *follower) fresh(after int64) *follower {
+	return &follower{ctx: f.ctx, hub: f.hub, r: f.r, o: f.o, id: f.id, next: after, batch: f.batch, poll: f.poll}
 }
 
 func (f *follower) stopTimer() {

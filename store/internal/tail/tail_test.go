@@ -157,3 +157,23 @@ func TestHubRelease(t *testing.T) {
 	default:
 	}
 }
+
+// TestFollowIteratesAgain: the sequence can be ranged over more than once,
+// each time from the same starting point.
+func TestFollowIteratesAgain(t *testing.T) {
+	f := &fake{status: helix.StreamEnded}
+	f.append(6)
+	seq := Follow(t.Context(), f, NewHub(), "s", 2, Options{Batch: 3, Poll: time.Millisecond})
+	for round := range 3 {
+		var got []int64
+		for c, err := range seq {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, c.Sequence)
+		}
+		if len(got) != 4 || got[0] != 3 || got[3] != 6 {
+			t.Fatalf("round %d: got sequences %v, want 3..6", round, got)
+		}
+	}
+}
