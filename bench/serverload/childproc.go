@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/helix-agents/helix-go/internal/smallstacks"
 )
 
 // child is a server under test running in its own process.
@@ -47,6 +49,10 @@ func startChild(mode string, words int, delay time.Duration, profile string) (*c
 	cmd := exec.Command(exe, "-serve="+mode, "-addr=127.0.0.1:0", "-dir="+dir,
 		"-words="+strconv.Itoa(words), "-delay="+delay.String(), "-cpuprofile="+profile)
 	cmd.Stderr = os.Stderr
+	// Both servers run under the runtime settings `helix serve` gives
+	// itself (small initial goroutine stacks; see package smallstacks),
+	// unless this process's GODEBUG already chooses.
+	cmd.Env, _ = smallstacks.Environ(os.Environ())
 	// If this process dies without cleaning up, the child gets SIGTERM
 	// (and EOF on stdin) and exits, removing its directory.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

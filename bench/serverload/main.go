@@ -59,6 +59,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/helix-agents/helix-go/internal/smallstacks"
 )
 
 type config struct {
@@ -308,6 +310,14 @@ func report(w io.Writer, cfg config, res map[string]*results) {
 		cfg.words, cfg.delay, cfg.runs, cfg.duration, cfg.idle, cfg.rounds)
 	fmt.Fprintf(w, "- TTFE: POST /start sent → first `event: chunk` received (Helix: run_start; relay: the first text_delta). CPU: the server process's utime+stime over the phase. "+
 		"\"chunk events\" = every event received; Helix also sends run_start/step_start/step_end/run_end, so its CPU per *text_delta* event is the one compared with the relay's CPU per event.\n")
+	godebug := "GODEBUG="
+	childEnv, _ := smallstacks.Environ(os.Environ())
+	for _, kv := range childEnv {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			godebug = kv
+		}
+	}
+	fmt.Fprintf(w, "- both servers' runtime settings: %s (what `helix serve` sets for itself; run with GODEBUG=adaptivestackstart=1 to measure the Go default)\n", godebug)
 	fmt.Fprintf(w, "- command: `go run ./bench/serverload %s`\n\n", strings.Join(os.Args[1:], " "))
 
 	runsCol := func(ps []*phaseStats) string {

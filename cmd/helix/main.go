@@ -32,11 +32,17 @@ import (
 	_ "time/tzdata" // current_time works on minimal images without a zoneinfo database
 
 	"github.com/helix-agents/helix-go/config"
+	"github.com/helix-agents/helix-go/internal/smallstacks"
 	"github.com/helix-agents/helix-go/llm/models"
 	"github.com/helix-agents/helix-go/store"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		// Many open streams: start goroutines with small stacks (see
+		// package smallstacks). Returns only if it did not re-execute.
+		smallstacks.Reexec()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
