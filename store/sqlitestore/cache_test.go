@@ -140,3 +140,48 @@ func TestAppendStateSeesOtherProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPoolNoDeadlock: readers in transactions look statements up in
+// the cache while a reader outside one prepares a statement, which needs a
+// connection of the pool. With uncancellable contexts (subscriptions read
+// so) nothing may wait forever. Each round uses a fresh store, so the
+// statements are prepared while the pool is contended.
+func TestReadPoolNoDeadlock(t *testing.T) {
+	ctx := context.Background()
+	for round := range 20 {
+		s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{ReadConns: 1, PollInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendChunks(ctx, "s", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "x"}}); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 64)
+		for i := range 64 {
+			go func() {
+				var err error
+				if i%2 == 0 {
+					_, err = s.StreamInfo(ctx, "s")
+				} else {
+					_, err = s.ReadChunks(ctx, "s", 0, 10)
+				}
+				done <- err
+			}()
+		}
+		timeout := time.After(10 * time.Second)
+		for range 64 {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-timeout:
+				t.Fatalf("round %d: reads still blocked after 10 s: the read pool deadlocked", round)
+			}
+		}
+		s.Close()
+	}
+}

@@ -34,15 +34,25 @@ func (c *stmts) cached(query string) *sql.Stmt {
 }
 
 // get returns the prepared statement for query, preparing it once.
+//
+// It prepares without holding c.mu: preparing waits for a free connection,
+// and the goroutines holding the pool's connections (in transactions) may
+// themselves be waiting for c.mu to look a statement up, a deadlock that
+// only their contexts' ends would break. Two goroutines may then prepare
+// the same query at once; the second keeps the first's statement.
 func (c *stmts) get(ctx context.Context, query string) (*sql.Stmt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st := c.m[query]; st != nil {
+	if st := c.cached(query); st != nil {
 		return st, nil
 	}
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.m[query]; prev != nil {
+		_ = st.Close()
+		return prev, nil
 	}
 	c.m[query] = st
 	return st, nil
