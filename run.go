@@ -49,6 +49,24 @@ type PendingInfo struct {
 	ChildSessionID string          `json:"childSessionId,omitempty"`
 }
 
+// StatusInfo is a session's status, as a runtime's Status method and the
+// server's GET /status report it.
+type StatusInfo struct {
+	SessionID      string        `json:"sessionId"`
+	AgentType      string        `json:"agentType"`
+	Status         Status        `json:"status"`
+	StepCount      int           `json:"stepCount"`
+	RunID          string        `json:"runId"`
+	StreamSequence int64         `json:"streamSequence"`
+	Pending        []PendingInfo `json:"pending"`
+	// Output is the run's structured output, a JSON value, if any.
+	Output      json.RawMessage `json:"output,omitempty"`
+	Error       *ErrorInfo      `json:"error,omitempty"`
+	Usage       llm.Usage       `json:"usage"`
+	Aborted     bool            `json:"aborted,omitempty"`
+	AbortReason string          `json:"abortReason,omitempty"`
+}
+
 // OutputAs decodes the result's output into a T.
 func OutputAs[T any](r *Result) (T, error) {
 	var v T

@@ -9,68 +9,24 @@ import (
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
-	"github.com/helix-agents/helix-go/llm"
+	"github.com/helix-agents/helix-go/server/api"
 )
 
 // StartRequest is the body of POST /start.
-type StartRequest struct {
-	// AgentType names the agent to run. Required.
-	AgentType string `json:"agentType"`
-	// SessionID continues an existing session with a new turn, or names
-	// the new session. Empty lets the server choose.
-	SessionID string `json:"sessionId,omitempty"`
-	// Message is the user message.
-	Message string `json:"message"`
-	// State is the initial agent state, a JSON value. Nil sends none.
-	State json.RawMessage `json:"state,omitempty"`
-	// Metadata is stored with a new session.
-	Metadata map[string]string `json:"metadata,omitempty"`
-}
+type StartRequest = api.StartRequest
 
 // RunRef identifies the run a request started: pass SessionID to
 // [Client.Stream] to follow it.
-type RunRef struct {
-	SessionID string `json:"sessionId"`
-	StreamID  string `json:"streamId"`
-	RunID     string `json:"runId"`
-}
+type RunRef = api.RunRef
 
 // SubmitResult is the answer of POST /submit-tool-result.
-type SubmitResult struct {
-	SessionID string `json:"sessionId"`
-	// Resumed is true when this answer was the last one pending and the
-	// run restarted; RunID and StreamID then identify the new run.
-	Resumed  bool   `json:"resumed"`
-	RunID    string `json:"runId,omitempty"`
-	StreamID string `json:"streamId,omitempty"`
-}
+type SubmitResult = api.SubmitResponse
 
-// StatusInfo is a session's status as GET /status reports it. It mirrors
-// local.StatusInfo of package runtime/local.
-type StatusInfo struct {
-	SessionID      string              `json:"sessionId"`
-	AgentType      string              `json:"agentType"`
-	Status         helix.Status        `json:"status"`
-	StepCount      int                 `json:"stepCount"`
-	RunID          string              `json:"runId"`
-	StreamSequence int64               `json:"streamSequence"`
-	Pending        []helix.PendingInfo `json:"pending"`
-	// Output is the run's structured output, a JSON value, if any.
-	Output      json.RawMessage  `json:"output,omitempty"`
-	Error       *helix.ErrorInfo `json:"error,omitempty"`
-	Usage       llm.Usage        `json:"usage"`
-	Aborted     bool             `json:"aborted,omitempty"`
-	AbortReason string           `json:"abortReason,omitempty"`
-}
+// StatusInfo is a session's status as GET /status reports it.
+type StatusInfo = helix.StatusInfo
 
 // MessagePage is one page of a session's conversation (GET /messages).
-type MessagePage struct {
-	Messages []llm.Message `json:"messages"`
-	// Total is the number of messages of the session.
-	Total int `json:"total"`
-	// HasMore is true when messages follow this page.
-	HasMore bool `json:"hasMore"`
-}
+type MessagePage = api.MessagePage
 
 // SessionQuery filters and pages GET /sessions. The zero value lists the
 // first page of all the caller's sessions.
@@ -87,41 +43,16 @@ type SessionQuery struct {
 }
 
 // Session summarises one session in a [SessionPage].
-type Session struct {
-	SessionID       string            `json:"sessionId"`
-	AgentType       string            `json:"agentType"`
-	Status          helix.Status      `json:"status"`
-	StepCount       int               `json:"stepCount"`
-	MessageCount    int               `json:"messageCount"`
-	RunCount        int               `json:"runCount"`
-	ParentSessionID string            `json:"parentSessionId,omitempty"`
-	Metadata        map[string]string `json:"metadata,omitempty"`
-	CreatedAt       time.Time         `json:"createdAt"`
-	UpdatedAt       time.Time         `json:"updatedAt"`
-}
+type Session = api.SessionSummary
 
 // SessionPage is one page of the caller's sessions (GET /sessions).
-type SessionPage struct {
-	Sessions []Session `json:"sessions"`
-	Total    int       `json:"total"`
-	HasMore  bool      `json:"hasMore"`
-}
+type SessionPage = api.SessionPage
 
 // Checkpoint describes one checkpoint of a session.
-type Checkpoint struct {
-	ID        string       `json:"id"`
-	RunID     string       `json:"runId"`
-	Step      int          `json:"step"`
-	Status    helix.Status `json:"status"`
-	Timestamp time.Time    `json:"timestamp"`
-}
+type Checkpoint = api.CheckpointSummary
 
 // CheckpointPage is one page of a session's checkpoints (GET /checkpoints).
-type CheckpointPage struct {
-	Checkpoints []Checkpoint `json:"checkpoints"`
-	Total       int          `json:"total"`
-	HasMore     bool         `json:"hasMore"`
-}
+type CheckpointPage = api.CheckpointPage
 
 // Start starts a run (POST /start): a new session, or a new turn of the
 // session req.SessionID. Errors match [ErrNotFound] for an unknown agent
@@ -139,10 +70,7 @@ func (c *Client) Start(ctx context.Context, req StartRequest) (*RunRef, error) {
 // [ErrNotResumable] or [ErrAgentRunning] if the session's status does not
 // allow it.
 func (c *Client) Resume(ctx context.Context, sessionID, message string) (*RunRef, error) {
-	body := struct {
-		SessionID string `json:"sessionId"`
-		Message   string `json:"message,omitempty"`
-	}{sessionID, message}
+	body := api.ResumeRequest{SessionID: sessionID, Message: message}
 	var ref RunRef
 	if err := c.do(ctx, http.MethodPost, "/resume", nil, body, &ref); err != nil {
 		return nil, err
@@ -150,25 +78,13 @@ func (c *Client) Resume(ctx context.Context, sessionID, message string) (*RunRef
 	return &ref, nil
 }
 
-// stopBody is the body of POST /interrupt and /abort.
-type stopBody struct {
-	SessionID string `json:"sessionId"`
-	Reason    string `json:"reason,omitempty"`
-}
-
-// stopAnswer is the 202 answer of POST /interrupt and /abort.
-type stopAnswer struct {
-	SessionID string       `json:"sessionId"`
-	Status    helix.Status `json:"status"`
-}
-
 // Interrupt asks the session's run to stop at the next safe point
 // (POST /interrupt); the session can be resumed later. It returns the
 // session's status when the server accepted the request, which may still
 // be running: follow the stream for the end.
 func (c *Client) Interrupt(ctx context.Context, sessionID, reason string) (helix.Status, error) {
-	var a stopAnswer
-	if err := c.do(ctx, http.MethodPost, "/interrupt", nil, stopBody{sessionID, reason}, &a); err != nil {
+	var a api.ControlResponse
+	if err := c.do(ctx, http.MethodPost, "/interrupt", nil, api.ControlRequest{SessionID: sessionID, Reason: reason}, &a); err != nil {
 		return "", err
 	}
 	return a.Status, nil
@@ -178,22 +94,11 @@ func (c *Client) Interrupt(ctx context.Context, sessionID, reason string) (helix
 // [Client.Interrupt], it returns the status when the request was
 // accepted.
 func (c *Client) Abort(ctx context.Context, sessionID, reason string) (helix.Status, error) {
-	var a stopAnswer
-	if err := c.do(ctx, http.MethodPost, "/abort", nil, stopBody{sessionID, reason}, &a); err != nil {
+	var a api.ControlResponse
+	if err := c.do(ctx, http.MethodPost, "/abort", nil, api.ControlRequest{SessionID: sessionID, Reason: reason}, &a); err != nil {
 		return "", err
 	}
 	return a.Status, nil
-}
-
-// submitBody is the body of POST /submit-tool-result.
-type submitBody struct {
-	SessionID  string          `json:"sessionId"`
-	ToolCallID string          `json:"toolCallId"`
-	Kind       string          `json:"kind"`
-	Approved   *bool           `json:"approved,omitempty"`
-	Reason     string          `json:"reason,omitempty"`
-	Result     json.RawMessage `json:"result,omitempty"`
-	Error      string          `json:"error,omitempty"`
 }
 
 // Approve answers the approval request of tool call toolCallID (POST
@@ -201,7 +106,7 @@ type submitBody struct {
 // resumes when no other call is pending. Errors match [ErrToolNotPending]
 // if the call is not waiting for approval.
 func (c *Client) Approve(ctx context.Context, sessionID, toolCallID string, approved bool, reason string) (*SubmitResult, error) {
-	return c.submit(ctx, submitBody{
+	return c.submit(ctx, api.SubmitRequest{
 		SessionID: sessionID, ToolCallID: toolCallID, Kind: "approval",
 		Approved: &approved, Reason: reason,
 	})
@@ -213,13 +118,13 @@ func (c *Client) Approve(ctx context.Context, sessionID, toolCallID string, appr
 // sends none; pass json.RawMessage("null") for a JSON null. Errors match
 // [ErrToolNotPending] if the call is not waiting for a result.
 func (c *Client) SubmitClientToolResult(ctx context.Context, sessionID, toolCallID string, result json.RawMessage, errMsg string) (*SubmitResult, error) {
-	return c.submit(ctx, submitBody{
+	return c.submit(ctx, api.SubmitRequest{
 		SessionID: sessionID, ToolCallID: toolCallID, Kind: "client-tool-result",
 		Result: result, Error: errMsg,
 	})
 }
 
-func (c *Client) submit(ctx context.Context, body submitBody) (*SubmitResult, error) {
+func (c *Client) submit(ctx context.Context, body api.SubmitRequest) (*SubmitResult, error) {
 	var r SubmitResult
 	if err := c.do(ctx, http.MethodPost, "/submit-tool-result", nil, body, &r); err != nil {
 		return nil, err
@@ -231,9 +136,7 @@ func (c *Client) submit(ctx context.Context, body submitBody) (*SubmitResult, er
 // Errors match [ErrNotResumable] if the session's status does not allow
 // it.
 func (c *Client) Retry(ctx context.Context, sessionID string) (*RunRef, error) {
-	body := struct {
-		SessionID string `json:"sessionId"`
-	}{sessionID}
+	body := api.SessionRequest{SessionID: sessionID}
 	var ref RunRef
 	if err := c.do(ctx, http.MethodPost, "/retry", nil, body, &ref); err != nil {
 		return nil, err
@@ -245,13 +148,8 @@ func (c *Client) Retry(ctx context.Context, sessionID string) (*RunRef, error) {
 // /stream-token), for clients such as a browser's EventSource that cannot
 // send an Authorization header, and the time it expires.
 func (c *Client) StreamToken(ctx context.Context, sessionID string) (token string, expiresAt time.Time, err error) {
-	body := struct {
-		SessionID string `json:"sessionId"`
-	}{sessionID}
-	var a struct {
-		Token     string    `json:"token"`
-		ExpiresAt time.Time `json:"expiresAt"`
-	}
+	body := api.SessionRequest{SessionID: sessionID}
+	var a api.StreamToken
 	if err := c.do(ctx, http.MethodPost, "/stream-token", nil, body, &a); err != nil {
 		return "", time.Time{}, err
 	}
@@ -301,22 +199,11 @@ func (c *Client) Sessions(ctx context.Context, query SessionQuery) (*SessionPage
 }
 
 // Agent describes an agent type the caller can start (GET /agents).
-type Agent struct {
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
-	Tools       []struct {
-		Name        string `json:"name"`
-		Description string `json:"description,omitempty"`
-	} `json:"tools"`
-	HasOutput bool `json:"hasOutput"`
-}
+type Agent = api.AgentInfo
 
 // AgentList is the answer of GET /agents: the agents and the server's
 // default agent for chat requests that name none.
-type AgentList struct {
-	Agents  []Agent `json:"agents"`
-	Default string  `json:"default,omitempty"`
-}
+type AgentList = api.AgentList
 
 // Agents lists the agent types the caller can start (GET /agents).
 func (c *Client) Agents(ctx context.Context) (*AgentList, error) {

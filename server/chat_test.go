@@ -14,6 +14,7 @@ import (
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm/scripted"
 	"github.com/helix-agents/helix-go/runtime/local"
+	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/chat"
 	"github.com/helix-agents/helix-go/server/sse"
 )
@@ -190,7 +191,7 @@ func TestChatMessage(t *testing.T) {
 	if u.status != 200 || !u.done || u.first("start")["messageId"] == start["messageId"] {
 		t.Fatalf("second turn: %d %s %s", u.status, u.body, u.types())
 	}
-	var page messagesResponse
+	var page api.MessagePage
 	if err := json.Unmarshal([]byte(h.do("GET", "/messages?sessionId=chat_1", aliceKey, nil).body), &page); err != nil {
 		t.Fatal(err)
 	}

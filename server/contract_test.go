@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/auth"
 )
 
@@ -106,7 +107,7 @@ func TestOwnership(t *testing.T) {
 		t.Fatalf("tool ran %d times", n)
 	}
 	// bob's session list does not show it; alice's does.
-	var list sessionsResponse
+	var list api.SessionPage
 	if err := json.Unmarshal([]byte(h.do("GET", "/sessions", bobKey, nil).body), &list); err != nil || list.Total != 0 {
 		t.Fatalf("bob's sessions: %+v %v", list, err)
 	}
@@ -253,7 +254,7 @@ func TestPaginationBodies(t *testing.T) {
 	}
 	// Valid pages.
 	r := h.do("GET", "/messages?sessionId="+id+"&offset=0&limit=1", aliceKey, nil)
-	var page messagesResponse
+	var page api.MessagePage
 	if err := json.Unmarshal([]byte(r.body), &page); err != nil || r.status != 200 {
 		t.Fatalf("%d %s %v", r.status, r.body, err)
 	}
@@ -268,7 +269,7 @@ func TestPaginationBodies(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &page); err != nil || page.Messages == nil || len(page.Messages) != 0 || page.Total != 2 {
 		t.Fatalf("past the end %s %v", r.body, err)
 	}
-	var cps checkpointsResponse
+	var cps api.CheckpointPage
 	r = h.do("GET", "/checkpoints?sessionId="+id, aliceKey, nil)
 	if err := json.Unmarshal([]byte(r.body), &cps); err != nil || cps.Total < 1 || cps.Checkpoints[0].ID == "" || cps.Checkpoints[0].Timestamp.IsZero() {
 		t.Fatalf("checkpoints %s %v", r.body, err)
@@ -276,7 +277,7 @@ func TestPaginationBodies(t *testing.T) {
 	if r := h.do("GET", "/sessions?status=bogus", aliceKey, nil); r.status != 400 || r.body != bodyBadRequest {
 		t.Fatalf("bad status filter: %d %s", r.status, r.body)
 	}
-	var list sessionsResponse
+	var list api.SessionPage
 	if err := json.Unmarshal([]byte(h.do("GET", "/sessions?status=completed&agentType=echo", aliceKey, nil).body), &list); err != nil || list.Total != 1 {
 		t.Fatalf("filtered sessions %+v %v", list, err)
 	}
@@ -435,11 +436,11 @@ func TestUnknownRoutes(t *testing.T) {
 func TestAgents(t *testing.T) {
 	h := newHarness(t, harnessConfig{opts: func(o *Options) { o.DefaultAgent = "echo" }})
 	r := h.do("GET", "/agents", aliceKey, nil)
-	var out agentsResponse
+	var out api.AgentList
 	if err := json.Unmarshal([]byte(r.body), &out); err != nil || r.status != 200 {
 		t.Fatalf("%d %s %v", r.status, r.body, err)
 	}
-	names := map[string]AgentInfo{}
+	names := map[string]api.AgentInfo{}
 	for _, a := range out.Agents {
 		names[a.Name] = a
 	}

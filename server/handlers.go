@@ -13,6 +13,7 @@ import (
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
 	"github.com/helix-agents/helix-go/runtime/local"
+	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/auth"
 	"github.com/helix-agents/helix-go/store"
 )
@@ -87,15 +88,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
-type runResponse struct {
-	SessionID string `json:"sessionId"`
-	StreamID  string `json:"streamId"`
-	RunID     string `json:"runId"`
-}
-
 func writeRun(w http.ResponseWriter, h *local.Handle) error {
 	w.Header().Set(SessionIDHeader, h.SessionID())
-	return writeJSON(w, http.StatusOK, runResponse{SessionID: h.SessionID(), StreamID: h.SessionID(), RunID: h.RunID()})
+	return writeJSON(w, http.StatusOK, api.RunRef{SessionID: h.SessionID(), StreamID: h.SessionID(), RunID: h.RunID()})
 }
 
 func (s *Server) checkAccepting() error {
@@ -105,15 +100,7 @@ func (s *Server) checkAccepting() error {
 	return nil
 }
 
-type startRequest struct {
-	AgentType string            `json:"agentType"`
-	SessionID string            `json:"sessionId"`
-	Message   string            `json:"message"`
-	State     json.RawMessage   `json:"state"`
-	Metadata  map[string]string `json:"metadata"`
-}
-
-func (req *startRequest) validate() error {
+func validateStart(req *api.StartRequest) error {
 	switch {
 	case req.AgentType == "" || len(req.AgentType) > maxAgentLen:
 		return badRequest("agentType is required (≤ %d bytes)", maxAgentLen)
@@ -136,11 +123,11 @@ func (req *startRequest) validate() error {
 }
 
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	var req startRequest
+	var req api.StartRequest
 	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	if err := validateStart(&req); err != nil {
 		return err
 	}
 	if err := s.checkAccepting(); err != nil {
@@ -149,7 +136,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, p auth.Prin
 	return s.start(w, r, p, req)
 }
 
-func (s *Server) start(w http.ResponseWriter, r *http.Request, p auth.Principal, req startRequest) error {
+func (s *Server) start(w http.ResponseWriter, r *http.Request, p auth.Principal, req api.StartRequest) error {
 	ctx := r.Context()
 	if req.SessionID != "" {
 		sess, err := s.ownedSession(ctx, p, req.SessionID)
@@ -196,13 +183,8 @@ func decodeOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, p aut
 	return nil
 }
 
-type resumeRequest struct {
-	SessionID string `json:"sessionId"`
-	Message   string `json:"message"`
-}
-
 func (s *Server) handleResume(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	var req resumeRequest
+	var req api.ResumeRequest
 	if err := decodeOwned(s, w, r, p, &req, &req.SessionID, true); err != nil {
 		return err
 	}
@@ -211,16 +193,6 @@ func (s *Server) handleResume(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	return writeRun(w, h)
-}
-
-type controlRequest struct {
-	SessionID string `json:"sessionId"`
-	Reason    string `json:"reason"`
-}
-
-type controlResponse struct {
-	SessionID string       `json:"sessionId"`
-	Status    helix.Status `json:"status"`
 }
 
 func (s *Server) handleInterrupt(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -233,7 +205,7 @@ func (s *Server) handleAbort(w http.ResponseWriter, r *http.Request, p auth.Prin
 
 func (s *Server) control(w http.ResponseWriter, r *http.Request, p auth.Principal,
 	do func(ctx context.Context, sessionID, reason string) (helix.Status, error)) error {
-	var req controlRequest
+	var req api.ControlRequest
 	if err := decodeOwned(s, w, r, p, &req, &req.SessionID, false); err != nil {
 		return err
 	}
@@ -244,29 +216,12 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusAccepted, controlResponse{SessionID: req.SessionID, Status: st})
-}
-
-type submitRequest struct {
-	SessionID  string          `json:"sessionId"`
-	ToolCallID string          `json:"toolCallId"`
-	Kind       string          `json:"kind"`
-	Approved   *bool           `json:"approved"`
-	Reason     string          `json:"reason"`
-	Result     json.RawMessage `json:"result"`
-	Error      string          `json:"error"`
-}
-
-type submitResponse struct {
-	SessionID string `json:"sessionId"`
-	Resumed   bool   `json:"resumed"`
-	RunID     string `json:"runId,omitempty"`
-	StreamID  string `json:"streamId,omitempty"`
+	return writeJSON(w, http.StatusAccepted, api.ControlResponse{SessionID: req.SessionID, Status: st})
 }
 
 // toSubmission checks the kind-specific fields: an approval needs
 // approved and no result; a client tool result needs result or error.
-func (req *submitRequest) toSubmission() (helix.ToolSubmission, error) {
+func toSubmission(req *api.SubmitRequest) (helix.ToolSubmission, error) {
 	sub := helix.ToolSubmission{Kind: helix.SubmissionKind(req.Kind), ToolCallID: req.ToolCallID, Reason: req.Reason,
 		Result: req.Result, Error: req.Error}
 	switch sub.Kind {
@@ -292,11 +247,11 @@ func (req *submitRequest) toSubmission() (helix.ToolSubmission, error) {
 }
 
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	var req submitRequest
+	var req api.SubmitRequest
 	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	sub, err := req.toSubmission()
+	sub, err := toSubmission(&req)
 	if err != nil {
 		return err
 	}
@@ -310,7 +265,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	resp := submitResponse{SessionID: req.SessionID}
+	resp := api.SubmitResponse{SessionID: req.SessionID}
 	if h != nil {
 		resp.Resumed, resp.RunID, resp.StreamID = true, h.RunID(), h.SessionID()
 		w.Header().Set(SessionIDHeader, h.SessionID())
@@ -318,12 +273,8 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, p auth.Pri
 	return writeJSON(w, http.StatusOK, resp)
 }
 
-type sessionRequest struct {
-	SessionID string `json:"sessionId"`
-}
-
 func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	var req sessionRequest
+	var req api.SessionRequest
 	if err := decodeOwned(s, w, r, p, &req, &req.SessionID, true); err != nil {
 		return err
 	}
@@ -334,18 +285,13 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request, p auth.Prin
 	return writeRun(w, h)
 }
 
-type streamTokenResponse struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
-
 // streamTokenTTL is the life of tokens issued by POST /stream-token: long
 // enough to open (and reopen) an EventSource, short enough to be useless
 // when leaked later.
 const streamTokenTTL = 5 * time.Minute
 
 func (s *Server) handleStreamToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	var req sessionRequest
+	var req api.SessionRequest
 	if err := decodeJSON(w, r, s.opts.MaxBodyBytes, &req); err != nil {
 		return err
 	}
@@ -359,7 +305,7 @@ func (s *Server) handleStreamToken(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, streamTokenResponse{Token: tok, ExpiresAt: time.Now().Add(streamTokenTTL).UTC().Truncate(time.Second)})
+	return writeJSON(w, http.StatusOK, api.StreamToken{Token: tok, ExpiresAt: time.Now().Add(streamTokenTTL).UTC().Truncate(time.Second)})
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -372,12 +318,6 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	return writeJSON(w, http.StatusOK, info)
-}
-
-type messagesResponse struct {
-	Messages []llm.Message `json:"messages"`
-	Total    int           `json:"total"`
-	HasMore  bool          `json:"hasMore"`
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -396,27 +336,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, p auth.P
 	if page.Items == nil {
 		page.Items = []llm.Message{}
 	}
-	return writeJSON(w, http.StatusOK, messagesResponse{Messages: page.Items, Total: page.Total, HasMore: page.HasMore})
-}
-
-// SessionSummary is one entry of GET /sessions.
-type SessionSummary struct {
-	SessionID       string            `json:"sessionId"`
-	AgentType       string            `json:"agentType"`
-	Status          helix.Status      `json:"status"`
-	StepCount       int               `json:"stepCount"`
-	MessageCount    int               `json:"messageCount"`
-	RunCount        int               `json:"runCount"`
-	ParentSessionID string            `json:"parentSessionId,omitempty"`
-	Metadata        map[string]string `json:"metadata,omitempty"`
-	CreatedAt       time.Time         `json:"createdAt"`
-	UpdatedAt       time.Time         `json:"updatedAt"`
-}
-
-type sessionsResponse struct {
-	Sessions []SessionSummary `json:"sessions"`
-	Total    int              `json:"total"`
-	HasMore  bool             `json:"hasMore"`
+	return writeJSON(w, http.StatusOK, api.MessagePage{Messages: page.Items, Total: page.Total, HasMore: page.HasMore})
 }
 
 func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -438,9 +358,9 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request, p auth.P
 	if err != nil {
 		return err
 	}
-	out := sessionsResponse{Sessions: make([]SessionSummary, 0, len(page.Items)), Total: page.Total, HasMore: page.HasMore}
+	out := api.SessionPage{Sessions: make([]api.SessionSummary, 0, len(page.Items)), Total: page.Total, HasMore: page.HasMore}
 	for _, ss := range page.Items {
-		out.Sessions = append(out.Sessions, SessionSummary{
+		out.Sessions = append(out.Sessions, api.SessionSummary{
 			SessionID: ss.ID, AgentType: ss.AgentType, Status: ss.Status, StepCount: ss.StepCount,
 			MessageCount: ss.MessageCount, RunCount: ss.RunCount, ParentSessionID: ss.ParentSessionID,
 			Metadata: ss.Metadata, CreatedAt: ss.CreatedAt, UpdatedAt: ss.UpdatedAt,
@@ -459,21 +379,6 @@ func knownStatus(st helix.Status) bool {
 	return false
 }
 
-// CheckpointSummary is one entry of GET /checkpoints.
-type CheckpointSummary struct {
-	ID        string       `json:"id"`
-	RunID     string       `json:"runId"`
-	Step      int          `json:"step"`
-	Status    helix.Status `json:"status"`
-	Timestamp time.Time    `json:"timestamp"`
-}
-
-type checkpointsResponse struct {
-	Checkpoints []CheckpointSummary `json:"checkpoints"`
-	Total       int                 `json:"total"`
-	HasMore     bool                `json:"hasMore"`
-}
-
 func (s *Server) handleCheckpoints(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	offset, limit, err := parsePagination(r.URL.Query())
 	if err != nil {
@@ -487,9 +392,9 @@ func (s *Server) handleCheckpoints(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	out := checkpointsResponse{Checkpoints: make([]CheckpointSummary, 0, len(page.Items)), Total: page.Total, HasMore: page.HasMore}
+	out := api.CheckpointPage{Checkpoints: make([]api.CheckpointSummary, 0, len(page.Items)), Total: page.Total, HasMore: page.HasMore}
 	for _, c := range page.Items {
-		out.Checkpoints = append(out.Checkpoints, CheckpointSummary{ID: c.ID, RunID: c.RunID, Step: c.Step, Status: c.Status, Timestamp: c.CreatedAt})
+		out.Checkpoints = append(out.Checkpoints, api.CheckpointSummary{ID: c.ID, RunID: c.RunID, Step: c.Step, Status: c.Status, Timestamp: c.CreatedAt})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -528,41 +433,22 @@ func (s *Server) ready(ctx context.Context) error {
 	return err
 }
 
-// AgentInfo describes an agent for GET /agents.
-type AgentInfo struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description,omitempty"`
-	Tools       []ToolInfo `json:"tools"`
-	HasOutput   bool       `json:"hasOutput"`
-}
-
-// ToolInfo describes one tool of an agent.
-type ToolInfo struct {
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
-}
-
-type agentsResponse struct {
-	Agents  []AgentInfo `json:"agents"`
-	Default string      `json:"default,omitempty"`
-}
-
 // handleAgents lists the agent types the caller can start (a factory that
 // fails for the caller is left out).
 func (s *Server) handleAgents(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	reg := s.rt.Agents()
-	out := agentsResponse{Agents: []AgentInfo{}, Default: s.opts.DefaultAgent}
+	out := api.AgentList{Agents: []api.AgentInfo{}, Default: s.opts.DefaultAgent}
 	for _, name := range reg.Types() {
 		a, err := reg.Resolve(r.Context(), name, helix.FactoryContext{Principal: p.ID})
 		if err != nil {
 			continue
 		}
-		info := AgentInfo{Name: a.Name(), Description: a.Description(), Tools: []ToolInfo{}, HasOutput: a.HasOutput()}
+		info := api.AgentInfo{Name: a.Name(), Description: a.Description(), Tools: []api.ToolInfo{}, HasOutput: a.HasOutput()}
 		for _, t := range a.Tools() {
 			if t.IsFinish() {
 				continue
 			}
-			info.Tools = append(info.Tools, ToolInfo{Name: t.Name(), Description: t.Description()})
+			info.Tools = append(info.Tools, api.ToolInfo{Name: t.Name(), Description: t.Description()})
 		}
 		out.Agents = append(out.Agents, info)
 	}

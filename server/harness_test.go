@@ -18,6 +18,7 @@ import (
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm/scripted"
 	"github.com/helix-agents/helix-go/runtime/local"
+	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/auth"
 	"github.com/helix-agents/helix-go/server/sse"
 	"github.com/helix-agents/helix-go/store"
@@ -221,7 +222,7 @@ func (h *harness) start(key, agent string) string {
 	if r.status != 200 {
 		h.t.Fatalf("start %s: %d %s", agent, r.status, r.body)
 	}
-	var out runResponse
+	var out api.RunRef
 	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
 		h.t.Fatal(err)
 	}
@@ -244,13 +245,13 @@ func (h *harness) wait(sessionID string) {
 	}
 }
 
-func (h *harness) status(key, sessionID string) local.StatusInfo {
+func (h *harness) status(key, sessionID string) helix.StatusInfo {
 	h.t.Helper()
 	r := h.do("GET", "/status?sessionId="+sessionID, key, nil)
 	if r.status != 200 {
 		h.t.Fatalf("status: %d %s", r.status, r.body)
 	}
-	var st local.StatusInfo
+	var st helix.StatusInfo
 	if err := json.Unmarshal([]byte(r.body), &st); err != nil {
 		h.t.Fatal(err)
 	}

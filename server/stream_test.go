@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/sse"
 	"github.com/helix-agents/helix-go/store/sqlitestore"
 )
@@ -142,7 +143,7 @@ func TestStreamTokens(t *testing.T) {
 	other := h.start(aliceKey, "echo")
 	h.wait(id)
 	r := h.do("POST", "/stream-token", aliceKey, map[string]any{"sessionId": id})
-	var tok streamTokenResponse
+	var tok api.StreamToken
 	if err := json.Unmarshal([]byte(r.body), &tok); err != nil || r.status != 200 || !strings.HasPrefix(tok.Token, "hst1.") {
 		t.Fatalf("stream-token: %d %s", r.status, r.body)
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -583,24 +582,8 @@ func (r *Runtime) abortIdle(ctx context.Context, sess *store.Session, reason str
 	return helix.StatusFailed, nil
 }
 
-// StatusInfo is a session's status as the status route reports it.
-type StatusInfo struct {
-	SessionID      string              `json:"sessionId"`
-	AgentType      string              `json:"agentType"`
-	Status         helix.Status        `json:"status"`
-	StepCount      int                 `json:"stepCount"`
-	RunID          string              `json:"runId"`
-	StreamSequence int64               `json:"streamSequence"`
-	Pending        []helix.PendingInfo `json:"pending"`
-	Output         json.RawMessage     `json:"output,omitempty"`
-	Error          *helix.ErrorInfo    `json:"error,omitempty"`
-	Usage          llm.Usage           `json:"usage"`
-	Aborted        bool                `json:"aborted,omitempty"`
-	AbortReason    string              `json:"abortReason,omitempty"`
-}
-
 // Status returns the session's status. Error: ErrSessionNotFound.
-func (r *Runtime) Status(ctx context.Context, sessionID string) (*StatusInfo, error) {
+func (r *Runtime) Status(ctx context.Context, sessionID string) (*helix.StatusInfo, error) {
 	sess, err := r.getSession(ctx, sessionID)
 	if err != nil {
 		return nil, err
@@ -609,7 +592,7 @@ func (r *Runtime) Status(ctx context.Context, sessionID string) (*StatusInfo, er
 	if err != nil {
 		return nil, err
 	}
-	return &StatusInfo{
+	return &helix.StatusInfo{
 		SessionID: sess.ID, AgentType: sess.AgentType, Status: sess.Status, StepCount: sess.StepCount,
 		RunID: sess.CurrentRunID, StreamSequence: info.LastSequence, Pending: pendingInfo(sess),
 		Output: sess.Output, Error: sess.Error, Usage: sess.Usage, Aborted: sess.Aborted, AbortReason: sess.AbortReason,
