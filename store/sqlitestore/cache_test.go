@@ -185,3 +185,33 @@ func TestReadPoolNoDeadlock(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestReadTxStatementsCached: a read transaction prepares a statement it
+// finds uncached on its own connection, and the statement is cached once
+// the transaction has ended, so later reads do not parse it again.
+func TestReadTxStatementsCached(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.CachedReadStatements()
+	if _, err := s.ReadChunks(ctx, "s", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	after := s.CachedReadStatements()
+	// The session lookup and the chunk query.
+	if after < before+2 {
+		t.Fatalf("read statements cached: %d before a read, %d after; want both of its queries cached", before, after)
+	}
+	if _, err := s.ReadChunks(ctx, "s", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if again := s.CachedReadStatements(); again != after {
+		t.Fatalf("a second read changed the cache: %d → %d statements", after, again)
+	}
+}

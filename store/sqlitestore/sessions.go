@@ -27,17 +27,24 @@ func (s *Store) read(ctx context.Context, op, id string, fn func(t txn, sid int6
 	if err != nil {
 		return s.fail(ctx, op, id, err)
 	}
-	defer tx.Rollback()
+	var missed []string
+	defer func() {
+		_ = tx.Rollback()
+		if missed != nil {
+			s.rs.cacheMissed(ctx, missed)
+		}
+	}()
+	t := txn{ctx, tx, s.rs, &missed}
 	var sid int64
 	if id != "" {
-		if err := (txn{ctx, tx, s.rs}).row(`SELECT sid FROM sessions WHERE id = ?`, id).Scan(&sid); err != nil {
+		if err := t.row(`SELECT sid FROM sessions WHERE id = ?`, id).Scan(&sid); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return notFound(op, id)
 			}
 			return s.fail(ctx, op, id, err)
 		}
 	}
-	if err := fn(txn{ctx, tx, s.rs}, sid); err != nil {
+	if err := fn(t, sid); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return err
 		}

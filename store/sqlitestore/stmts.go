@@ -58,6 +58,18 @@ func (c *stmts) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// cacheMissed prepares and caches the queries a read transaction missed.
+// The caller holds no connection and no lock, so waiting here for a free
+// connection cannot deadlock; and the next transaction on each
+// connection prepares the query once, not on every use.
+func (c *stmts) cacheMissed(ctx context.Context, missed []string) {
+	for _, q := range missed {
+		if _, err := c.get(ctx, q); err != nil {
+			return // the transaction that needs it will report the error
+		}
+	}
+}
+
 // row runs a single-row query outside a transaction.
 func (c *stmts) row(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := c.get(ctx, query)
@@ -72,12 +84,19 @@ type txn struct {
 	ctx context.Context
 	tx  *sql.Tx
 	c   *stmts
+	// missed collects the queries a read transaction found uncached, for
+	// cacheMissed to prepare once the transaction has let go of its
+	// connection.
+	missed *[]string
 }
 
 func (t txn) stmt(query string) (*sql.Stmt, error) {
 	if !t.c.inTx {
 		if st := t.c.cached(query); st != nil {
 			return t.tx.StmtContext(t.ctx, st), nil
+		}
+		if t.missed != nil {
+			*t.missed = append(*t.missed, query)
 		}
 		return t.tx.PrepareContext(t.ctx, query)
 	}

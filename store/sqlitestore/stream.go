@@ -230,7 +230,7 @@ func (s *Store) flush(batch []*appendReq) {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
 				return err
 			}
-			if werr := r.write.fn(txn{r.ctx, tx, s.ws}); werr != nil {
+			if werr := r.write.fn(txn{r.ctx, tx, s.ws, nil}); werr != nil {
 				results[i].err = werr
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
 					return err
