@@ -1,9 +1,38 @@
 package sqlitestore
 
+import (
+	"context"
+	"time"
+)
+
 // CachedReadStatements reports how many statements the read pool's cache
 // holds.
 func (s *Store) CachedReadStatements() int {
 	s.rs.mu.Lock()
 	defer s.rs.mu.Unlock()
 	return len(s.rs.m)
+}
+
+// SetSweep shortens the sweep of old pending chunks.
+func (s *Store) SetSweep(every, age time.Duration) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.sweepEvery, s.sweepAge = every, age
+}
+
+// Pending reports how many chunks of the stream the writer holds pending.
+func (s *Store) Pending(id string) int {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if e := s.pend[id]; e != nil {
+		return len(e.rows)
+	}
+	return 0
+}
+
+// TableRows counts the rows of table (chunks or chunk_log).
+func (s *Store) TableRows(ctx context.Context, table string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
+	return n, err
 }

@@ -56,6 +56,17 @@ var migrations = []string{
 		data BLOB NOT NULL,           -- helix.Chunk as JSON
 		PRIMARY KEY (sid, seq)
 	) WITHOUT ROWID;`,
+	// 2: the chunk log (see chunklog.go) and store-wide settings.
+	`CREATE TABLE chunk_log (
+		id   INTEGER PRIMARY KEY,   -- insertion order
+		sid  INTEGER NOT NULL,
+		seq  INTEGER NOT NULL,
+		data BLOB NOT NULL
+	);
+	CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 // migrate applies the migrations the database lacks. Each runs in its own

@@ -56,13 +56,19 @@ func (s *Store) read(ctx context.Context, op, id string, fn func(t txn, sid int6
 // write runs fn in an IMMEDIATE write transaction and commits it if fn
 // returns nil. Errors fn returns that wrap a store sentinel pass through.
 func (s *Store) write(ctx context.Context, op, id string, fn func(t txn) error) error {
+	return s.submit(ctx, id, &writeOp{op: op, fn: fn})
+}
+
+// submit queues the write w of session id and waits for its outcome.
+func (s *Store) submit(ctx context.Context, id string, w *writeOp) error {
+	op := w.op
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
 	// The write joins the appender's next group commit, under a savepoint
 	// of its own: concurrent writers share one COMMIT (one WAL append)
 	// instead of queueing for a transaction each.
-	req := &appendReq{ctx: ctx, id: id, res: make(chan appendRes, 1), write: &writeOp{op: op, fn: fn}}
+	req := &appendReq{ctx: ctx, id: id, res: make(chan appendRes, 1), write: w}
 	select {
 	case s.appq <- req:
 	case <-s.done:
@@ -89,6 +95,9 @@ func (s *Store) write(ctx context.Context, op, id string, fn func(t txn) error) 
 type writeOp struct {
 	op string
 	fn func(t txn) error
+	// drain moves the session's pending chunks to the chunks table in
+	// the same transaction, if fn succeeds.
+	drain bool
 }
 
 // isSentinel reports whether err wraps one of the store's sentinel errors

@@ -208,7 +208,25 @@ type Store struct {
 	// Statements of the group-commit writer, prepared on the write
 	// connection. insChunks[i] inserts insRows[i] chunks in one statement.
 	selStream *sql.Stmt
-	insChunks [len(insRows)]*sql.Stmt
+	// insLog[i] logs insRows[i] chunks in one statement; movChunks[i]
+	// moves as many to the chunks table.
+	insLog    [len(insRows)]*sql.Stmt
+	movChunks [len(insRows)]*sql.Stmt
+
+	// The chunk log (see chunklog.go). owner names this store in the
+	// log_owner row. pend, the pending chunks of each stream, is written
+	// by the group-commit writer and read by anyone, under logMu; the
+	// rest belongs to the writer.
+	owner     string
+	logMu     sync.Mutex
+	pend      map[string]*pendEntry
+	logNext   int64     // the next log row id
+	logTrunc  int64     // log rows up to this id are deleted
+	truncTo   int64     // log rows up to this id are moved: may be deleted
+	lastSweep time.Time // the last sweep of old pending chunks
+	// sweepEvery and sweepAge are the constants of the same names;
+	// guarded by wmu.
+	sweepEvery, sweepAge time.Duration
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
@@ -267,16 +285,21 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetMaxIdleConns(o.ReadConns)
 	r.SetConnMaxIdleTime(0)
 	s := &Store{o: o, w: w, r: r, ws: newStmts(w, true), rs: newStmts(r, false), hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
-		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1}
+		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1,
+		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
 	}{
 		{&s.selStream, `SELECT sid, fence, ` + lastSeqOf + ` FROM sessions WHERE id = ?`},
-		{&s.insChunks[0], insertChunksSQL(insRows[0])},
-		{&s.insChunks[1], insertChunksSQL(insRows[1])},
-		{&s.insChunks[2], insertChunksSQL(insRows[2])},
-		{&s.insChunks[3], insertChunksSQL(insRows[3])},
+		{&s.insLog[0], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[0])},
+		{&s.movChunks[0], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[0])},
+		{&s.insLog[1], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[1])},
+		{&s.movChunks[1], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[1])},
+		{&s.insLog[2], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[2])},
+		{&s.movChunks[2], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[2])},
+		{&s.insLog[3], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[3])},
+		{&s.movChunks[3], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[3])},
 	} {
 		if *p.stmt, err = w.PrepareContext(ctx, p.sql); err != nil {
 			r.Close()

@@ -8,7 +8,6 @@ import (
 	"iter"
 	"maps"
 	"runtime"
-	"strings"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -47,14 +46,11 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 		return 0, err
 	}
 	if len(chunks) == 0 {
-		var last int64
-		var newest uint64
-		if err := s.rs.row(ctx, `SELECT fence, `+lastSeqOf+` FROM sessions WHERE id = ?`, sessionID).Scan(&newest, &last); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return 0, notFound(op, sessionID)
-			}
-			return 0, s.fail(ctx, op, sessionID, err)
+		st, err := s.streamState(ctx, op, sessionID)
+		if err != nil {
+			return 0, err
 		}
+		last, newest := st.last, st.fence
 		if fence != 0 && fence < newest {
 			return 0, staleFence(op, sessionID, fence, newest)
 		}
@@ -99,7 +95,8 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 	return res.last, nil
 }
 
-// lastSeqOf is the SQL expression for the last chunk sequence of the
+// lastSeqOf is the SQL expression for the last chunk sequence in the
+// chunks table (not counting pending chunks, see chunklog.go) of the
 // session row in scope: a seek to the end of its chunks (the primary key),
 // so that appends never rewrite the (large) session row. The sessions
 // table's last_seq column is no longer maintained.
@@ -177,25 +174,17 @@ type appendState struct {
 // maxTails bounds Store.tails; past it, the map starts over.
 const maxTails = 1 << 16
 
-// insRows are the row counts of the multi-row chunk inserts, largest
-// first: a flush writes its rows in as few statements as these allow, since
-// each statement execution costs far more than a row.
+// insRows are the row counts of the multi-row inserts, largest first: a
+// flush writes its rows in as few statements as these allow, since each
+// statement execution costs far more than a row.
 var insRows = [...]int{64, 16, 4, 1}
-
-// insertChunksSQL returns an INSERT of n chunk rows.
-func insertChunksSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO chunks (sid, seq, data) VALUES (?, ?, ?)`)
-	for range n - 1 {
-		b.WriteString(`, (?, ?, ?)`)
-	}
-	return b.String()
-}
 
 // flush writes a batch of appends in one transaction and answers each.
 func (s *Store) flush(batch []*appendReq) {
 	results := make([]appendRes, len(batch))
 	touched := make([]string, 0, len(batch))
+	lb := &logBatch{adds: map[string]*pendEntry{}, moved: map[string]int64{}}
+	now := time.Now()
 	err := func() error {
 		ctx := context.Background()
 		s.wmu.Lock()
@@ -206,17 +195,21 @@ func (s *Store) flush(batch []*appendReq) {
 		}
 		defer tx.Rollback()
 		// Another connection (a process sharing the file) committed since
-		// the tails were learnt: forget them.
+		// the tails and the pending chunks were learnt: learn them again.
 		var dv int64
 		if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&dv); err != nil {
 			return err
 		}
 		if dv != s.dataVersion {
 			clear(s.tails)
+			if err := s.resyncLog(tx); err != nil {
+				return err
+			}
 			s.dataVersion = dv
 		}
 		// General writes first, each under a savepoint so that one that
 		// fails leaves the others (and the appends) intact.
+		var drain []string // streams whose pending chunks move now
 		for i, r := range batch {
 			if r.write == nil {
 				continue
@@ -235,13 +228,15 @@ func (s *Store) flush(batch []*appendReq) {
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
 					return err
 				}
+			} else if r.write.drain {
+				drain = append(drain, r.id)
 			}
 			if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
 				return err
 			}
 		}
 		var sel *sql.Stmt
-		var rows []any // sid, seq, data of every chunk to insert
+		var rows []any // id, sid, seq, data of every chunk to log
 		// The streams appended to in this batch, as they will be once it
 		// commits: the tails the next batch starts from.
 		staged := map[string]appendState{}
@@ -268,44 +263,91 @@ func (s *Store) flush(batch []*appendReq) {
 					}
 					return err
 				}
+				st.last = max(st.last, s.pendingLast(r.id))
 			}
 			if r.fence != 0 && r.fence < st.fence {
 				results[i].err = staleFence("append chunks", r.id, r.fence, st.fence)
 				continue
 			}
+			add := lb.adds[r.id]
+			if add == nil {
+				add = &pendEntry{sid: st.sid}
+				lb.adds[r.id] = add
+			}
 			for j, d := range r.data {
-				rows = append(rows, st.sid, st.last+1+int64(j), d)
+				row := pendRow{seq: st.last + 1 + int64(j), id: s.logNext, data: d}
+				s.logNext++
+				add.rows = append(add.rows, row)
+				rows = append(rows, row.id, st.sid, row.seq, d)
 			}
 			st.last += int64(len(r.data))
 			staged[r.id] = st
 			results[i].last = st.last
 			touched = append(touched, r.id)
 		}
-		for k, n := range insRows {
-			var ins *sql.Stmt
-			for len(rows) >= 3*n {
-				if ins == nil {
-					ins = tx.Stmt(s.insChunks[k])
-				}
-				if _, err := ins.ExecContext(ctx, rows[:3*n]...); err != nil {
-					return err
-				}
-				rows = rows[3*n:]
+		if err := execRows(tx, &s.insLog, 4, rows); err != nil {
+			return err
+		}
+		// Move the streams that have enough pending chunks, that stopped
+		// being active, or (on a sweep) that waited too long.
+		sweep := now.Sub(s.lastSweep) >= s.sweepEvery
+		rows = rows[:0]
+		s.logMu.Lock()
+		move := func(id string) {
+			if _, done := lb.moved[id]; done {
+				return
 			}
+			e, add := s.pend[id], lb.adds[id]
+			if e == nil && add == nil {
+				return
+			}
+			var last int64
+			rows, last = moveRows(rows, e, add)
+			lb.moved[id] = last
+		}
+		for id, add := range lb.adds {
+			if e := s.pend[id]; len(add.rows)+pendLen(e) >= moveAt {
+				move(id)
+			}
+		}
+		for _, id := range drain {
+			move(id)
+		}
+		if sweep {
+			for id, e := range s.pend {
+				if now.Sub(e.since) >= s.sweepAge {
+					move(id)
+				}
+			}
+		}
+		s.logMu.Unlock()
+		if err := execRows(tx, &s.movChunks, 3, rows); err != nil {
+			return err
+		}
+		if sweep && s.truncTo > s.logTrunc {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM chunk_log WHERE id <= ?`, s.truncTo); err != nil {
+				return err
+			}
+			lb.trunc = s.truncTo
 		}
 		if err := tx.Commit(); err != nil {
 			return err
+		}
+		if sweep {
+			s.lastSweep = now
 		}
 		s.commits.Add(1)
 		if len(s.tails)+len(staged) > maxTails {
 			clear(s.tails)
 		}
 		maps.Copy(s.tails, staged)
+		s.applyLog(lb, now)
 		return nil
 	}()
 	if err != nil {
-		// Whatever was staged did not commit.
+		// Whatever was staged did not commit: learn the state again.
 		clear(s.tails)
+		s.dataVersion = -1
 	}
 	if err == nil {
 		// The cache learns the chunks in commit order (this goroutine is
@@ -345,9 +387,17 @@ func (s *Store) flush(batch []*appendReq) {
 	}
 }
 
+func pendLen(e *pendEntry) int {
+	if e == nil {
+		return 0
+	}
+	return len(e.rows)
+}
+
 // ReadChunks returns up to limit chunks with sequence > after (limit <= 0:
 // all), in order.
 func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, limit int) ([]helix.Chunk, error) {
+	mem := s.pendingSnapshot(sessionID) // before the read's snapshot
 	var out []helix.Chunk
 	err := s.read(ctx, "read chunks", sessionID, func(t txn, sid int64) error {
 		rows, err := t.query(`SELECT seq, data FROM chunks WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?`, sid, max(after, 0), sqlLimit(limit))
@@ -366,18 +416,57 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 			if err := rows.Scan(&seq, &b); err != nil {
 				return err
 			}
-			out = append(out, helix.Chunk{})
-			c := &out[len(out)-1]
-			if err := c.UnmarshalJSON(b); err != nil {
-				return fmt.Errorf("decoding stored chunk %d: %w", seq, err)
+			if out, err = appendDecoded(out, seq, b); err != nil {
+				return err
 			}
-			c.Sequence = seq
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if limit > 0 && len(out) >= limit {
+			return nil
+		}
+		// Then the stream's pending chunks, which only an active stream
+		// has.
+		var status string
+		if err := t.row(`SELECT stream_status FROM sessions WHERE sid = ?`, sid).Scan(&status); err != nil {
+			return err
+		}
+		if status != string(helix.StreamActive) {
+			return nil
+		}
+		last := max(after, 0)
+		if n := len(out); n > 0 {
+			last = out[n-1].Sequence
+		}
+		pend, err := s.pendingAfter(t, sid, mem, last)
+		if err != nil {
+			return err
+		}
+		for _, r := range pend {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			if out, err = appendDecoded(out, r.seq, r.data); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// appendDecoded appends the stored chunk seq, data to out.
+func appendDecoded(out []helix.Chunk, seq int64, data []byte) ([]helix.Chunk, error) {
+	out = append(out, helix.Chunk{})
+	c := &out[len(out)-1]
+	if err := c.UnmarshalJSON(data); err != nil {
+		return out, fmt.Errorf("decoding stored chunk %d: %w", seq, err)
+	}
+	c.Sequence = seq
 	return out, nil
 }
 
@@ -405,7 +494,9 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		}
 		return fmt.Errorf("sqlitestore: %s %q: invalid status %q", op, sessionID, status)
 	}
-	err := s.write(ctx, op, sessionID, func(t txn) error {
+	// A stream that stops being active has its pending chunks moved in
+	// the same transaction (see chunklog.go).
+	err := s.submit(ctx, sessionID, &writeOp{op: op, drain: status != helix.StreamActive, fn: func(t txn) error {
 		var newest uint64
 		if err := t.row(`SELECT fence FROM sessions WHERE id = ?`, sessionID).Scan(&newest); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -418,7 +509,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		}
 		_, err := t.exec(`UPDATE sessions SET stream_status = ? WHERE id = ?`, string(status), sessionID)
 		return err
-	})
+	}})
 	if err == nil {
 		s.cache.SetStatus(sessionID, status)
 		s.hub.Notify(sessionID)
@@ -429,23 +520,58 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 // StreamInfo returns the stream's status and its first and last
 // sequences.
 func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamInfo, error) {
-	const op = "stream info"
-	if err := s.check(ctx, op); err != nil {
+	st, err := s.streamState(ctx, "stream info", sessionID)
+	if err != nil {
 		return store.StreamInfo{}, err
 	}
-	var info store.StreamInfo
-	var status string
-	if err := s.rs.row(ctx, `SELECT stream_status, `+lastSeqOf+` FROM sessions WHERE id = ?`, sessionID).Scan(&status, &info.LastSequence); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.StreamInfo{}, notFound(op, sessionID)
-		}
-		return store.StreamInfo{}, s.fail(ctx, op, sessionID, err)
-	}
-	info.Status = helix.StreamStatus(status)
+	info := store.StreamInfo{Status: helix.StreamStatus(st.status), LastSequence: st.last}
 	if info.LastSequence > 0 {
 		info.FirstSequence = 1
 	}
 	return info, nil
+}
+
+// streamState is a stream's status, newest fencing token and last sequence.
+type streamState struct {
+	status string
+	fence  uint64
+	last   int64
+}
+
+// streamState reads the stream's status, fencing token and last sequence.
+// A stream that is not active has no pending chunks, so one query answers;
+// for an active one, the last pending chunk is looked up in the same
+// snapshot.
+func (s *Store) streamState(ctx context.Context, op, id string) (streamState, error) {
+	if err := s.check(ctx, op); err != nil {
+		return streamState{}, err
+	}
+	const q = `SELECT stream_status, fence, ` + lastSeqOf + ` FROM sessions WHERE id = ?`
+	var st streamState
+	if err := s.rs.row(ctx, q, id).Scan(&st.status, &st.fence, &st.last); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return streamState{}, notFound(op, id)
+		}
+		return streamState{}, s.fail(ctx, op, id, err)
+	}
+	if st.status != string(helix.StreamActive) {
+		return st, nil
+	}
+	mem := s.pendingSnapshot(id) // before the read's snapshot
+	err := s.read(ctx, op, id, func(t txn, sid int64) error {
+		if err := t.row(q, id).Scan(&st.status, &st.fence, &st.last); err != nil {
+			return err
+		}
+		if st.status != string(helix.StreamActive) {
+			return nil
+		}
+		pend, err := s.pendingAfter(t, sid, mem, st.last)
+		if n := len(pend); n > 0 {
+			st.last = pend[n-1].seq
+		}
+		return err
+	})
+	return st, err
 }
 
 // Subscribe yields every chunk with sequence > after, then live chunks as

@@ -1,0 +1,192 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/store"
+	"github.com/helix-agents/helix-go/store/sqlitestore"
+)
+
+func openLogStore(t *testing.T, path string) *sqlitestore.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func activeSession(t *testing.T, s *sqlitestore.Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.CreateSession(ctx, &store.Session{ID: id, AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStreamStatus(ctx, id, 0, helix.StreamActive); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendN appends n text deltas one call at a time, numbered from first.
+func appendN(t *testing.T, s *sqlitestore.Store, id string, first, n int) {
+	t.Helper()
+	for i := range n {
+		c := []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "w" + string(rune('a'+(first+i)%26))}}
+		last, err := s.AppendChunks(context.Background(), id, 0, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(first + i); last != want {
+			t.Fatalf("append %d: last sequence %d, want %d", first+i, last, want)
+		}
+	}
+}
+
+// checkStream reads the whole stream and checks it holds exactly 1..n in
+// order, and that StreamInfo agrees.
+func checkStream(t *testing.T, s *sqlitestore.Store, id string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.ReadChunks(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("read %d chunks, want %d", len(got), n)
+	}
+	for i, c := range got {
+		if c.Sequence != int64(i+1) || c.Delta != "w"+string(rune('a'+(i+1)%26)) {
+			t.Fatalf("chunk %d: sequence %d delta %q", i, c.Sequence, c.Delta)
+		}
+	}
+	// A limited read from the middle crosses from the chunks table into
+	// the log with no gap.
+	if n > 3 {
+		part, err := s.ReadChunks(ctx, id, int64(n-3), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(part) != 2 || part[0].Sequence != int64(n-2) || part[1].Sequence != int64(n-1) {
+			t.Fatalf("read after %d, limit 2: %+v", n-3, part)
+		}
+	}
+	info, err := s.StreamInfo(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.LastSequence != int64(n) {
+		t.Fatalf("StreamInfo last sequence %d, want %d", info.LastSequence, n)
+	}
+}
+
+// TestChunkLogMovesWhenStreamEnds: appends stay pending in the log until
+// a stream has moveAt of them; ending the stream moves the rest in the
+// same transaction, so the chunks table alone holds an ended stream.
+func TestChunkLogMovesWhenStreamEnds(t *testing.T) {
+	ctx := context.Background()
+	s := openLogStore(t, filepath.Join(t.TempDir(), "x.db"))
+	activeSession(t, s, "a")
+	appendN(t, s, "a", 1, 40)
+	if p := s.Pending("a"); p != 8 {
+		t.Fatalf("pending after 40 appends: %d, want 8 (32 moved together)", p)
+	}
+	if n, err := s.TableRows(ctx, "chunks"); err != nil || n != 32 {
+		t.Fatalf("chunks table: %d rows (%v), want 32", n, err)
+	}
+	checkStream(t, s, "a", 40)
+	if err := s.SetStreamStatus(ctx, "a", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Pending("a"); p != 0 {
+		t.Fatalf("pending after the stream ended: %d", p)
+	}
+	if n, err := s.TableRows(ctx, "chunks"); err != nil || n != 40 {
+		t.Fatalf("chunks table after the end: %d rows (%v), want 40", n, err)
+	}
+	checkStream(t, s, "a", 40)
+}
+
+// TestChunkLogSweepAndTruncate: chunks pending too long are moved, and the
+// log's moved head is deleted.
+func TestChunkLogSweepAndTruncate(t *testing.T) {
+	ctx := context.Background()
+	s := openLogStore(t, filepath.Join(t.TempDir(), "x.db"))
+	s.SetSweep(time.Millisecond, time.Millisecond)
+	activeSession(t, s, "a")
+	activeSession(t, s, "b")
+	appendN(t, s, "a", 1, 5)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Appends to b run batches, and so sweeps.
+		appendN(t, s, "b", int(mustLast(t, s, "b"))+1, 1)
+		n, err := s.TableRows(ctx, "chunk_log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Pending("a") == 0 && n <= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d of a's chunks pending, %d rows in the log", s.Pending("a"), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	checkStream(t, s, "a", 5)
+}
+
+func mustLast(t *testing.T, s *sqlitestore.Store, id string) int64 {
+	t.Helper()
+	info, err := s.StreamInfo(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.LastSequence
+}
+
+// TestChunkLogSurvivesReopen: chunks still pending when a store closes (or
+// its process dies) are read back by the next store, before and after it
+// writes, and appends continue their sequence.
+func TestChunkLogSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	a := openLogStore(t, path)
+	activeSession(t, a, "a")
+	appendN(t, a, "a", 1, 10)
+	if a.Pending("a") != 10 {
+		t.Fatalf("pending: %d, want 10", a.Pending("a"))
+	}
+	a.Close()
+	b := openLogStore(t, path)
+	checkStream(t, b, "a", 10) // before b writes: b does not own the log
+	appendN(t, b, "a", 11, 1)
+	if b.Pending("a") != 11 {
+		t.Fatalf("pending after reopening and appending: %d, want 11", b.Pending("a"))
+	}
+	checkStream(t, b, "a", 11)
+}
+
+// TestChunkLogTwoProcesses: two stores on one file take turns appending to
+// the same stream; each reads the other's pending chunks and continues the
+// sequence.
+func TestChunkLogTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	a := openLogStore(t, path)
+	b := openLogStore(t, path)
+	activeSession(t, a, "s")
+	appendN(t, a, "s", 1, 5)
+	checkStream(t, b, "s", 5)
+	appendN(t, b, "s", 6, 3)
+	checkStream(t, a, "s", 8)
+	checkStream(t, b, "s", 8)
+	appendN(t, a, "s", 9, 30) // a moves the pending chunks, b's among them
+	checkStream(t, b, "s", 38)
+	if err := b.SetStreamStatus(context.Background(), "s", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
+	checkStream(t, a, "s", 38)
+	checkStream(t, b, "s", 38)
+}
