@@ -31,7 +31,9 @@
 // every append waiting when it becomes free and writes them in one
 // transaction, so many concurrent streams cost one commit between them.
 // Each call still gets its own result: a stale fencing token or an unknown
-// session fails that call alone.
+// session fails that call alone. Chunks are first written to an
+// insertion-ordered log and moved to the table clustered by stream in bulk
+// (see chunklog.go), so a commit does not rewrite a page per live stream.
 //
 // # Live tail
 //
