@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -158,8 +159,7 @@ func (s *Store) pendingAfter(t txn, sid int64, mem []pendRow, after int64) ([]pe
 		return nil, err
 	}
 	if owner == s.owner {
-		i, _ := slices.BinarySearchFunc(mem, after+1, func(r pendRow, seq int64) int { return cmpInt(r.seq, seq) })
-		return mem[i:], nil
+		return mem[firstAfter(mem, after):], nil
 	}
 	rows, err := t.query(`SELECT seq, data FROM chunk_log WHERE sid = ? AND seq > ? ORDER BY seq`, sid, after)
 	if err != nil {
@@ -180,14 +180,11 @@ func (s *Store) pendingAfter(t txn, sid int64, mem []pendRow, after int64) ([]pe
 	return out, rows.Err()
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+// firstAfter returns the index of the first of rows (in sequence order)
+// with sequence > seq, or len(rows).
+func firstAfter(rows []pendRow, seq int64) int {
+	i, _ := slices.BinarySearchFunc(rows, seq+1, func(r pendRow, seq int64) int { return cmp.Compare(r.seq, seq) })
+	return i
 }
 
 // insertRowsSQL returns an INSERT of n rows of the given columns into
@@ -257,7 +254,7 @@ func (s *Store) applyLog(b *logBatch, now time.Time) {
 		if e == nil {
 			continue
 		}
-		i, _ := slices.BinarySearchFunc(e.rows, upto+1, func(r pendRow, seq int64) int { return cmpInt(r.seq, seq) })
+		i := firstAfter(e.rows, upto)
 		if i == len(e.rows) {
 			delete(s.pend, id)
 			continue
