@@ -320,6 +320,21 @@ type AppendPipeliner interface {
 	PipelineAppends() bool
 }
 
+// ChunkQueuer is implemented by stores that apply their writes one at a
+// time, in the order they were issued (a single writer with one queue).
+// QueueChunks queues an append of chunks and returns without waiting for
+// it. The append is applied before any write the caller issues after
+// QueueChunks returns (a Commit, a SetStreamStatus, another append), so a
+// writer need not wait for its chunks before committing the state they
+// describe. done is called exactly once with the outcome AppendChunks
+// would have returned: from the store's writer once the append is
+// committed or refused, or before QueueChunks returns if it cannot be
+// queued (a closed store, ctx done). done must return promptly and must
+// not call the store. The store owns chunks after the call.
+type ChunkQueuer interface {
+	QueueChunks(ctx context.Context, sessionID string, fence uint64, chunks []helix.Chunk, done func(last int64, err error))
+}
+
 // FencedCreator is implemented by stores that can issue a new session's
 // first fencing token in the same write that creates it.
 // CreateSessionFenced is CreateSession followed by NextFence, atomically:
@@ -327,4 +342,15 @@ type AppendPipeliner interface {
 // a session's first run saves a write with it.
 type FencedCreator interface {
 	CreateSessionFenced(ctx context.Context, s *Session) (fence uint64, err error)
+}
+
+// SessionStarter is implemented by stores that can create a session and
+// commit its first run in one write. StartSession is CreateSessionFenced(s)
+// followed by Commit(c), atomically: c is a commit of the same session
+// with Fence 1 and ExpectedVersion 1, what CreateSessionFenced leaves. It
+// returns the session's version after c, or an error wrapping ErrExists
+// if the session exists, and then writes nothing. A runtime starting a
+// new session waits for one write instead of two.
+type SessionStarter interface {
+	StartSession(ctx context.Context, s *Session, c Commit) (version int64, err error)
 }

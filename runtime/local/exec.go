@@ -32,6 +32,9 @@ type startSpec struct {
 	// fence, if not 0, was issued with the session's creation
 	// (store.FencedCreator): the run uses it instead of a NextFence.
 	fence uint64
+	// create, if set, is the new session as it is to be created, in the
+	// write that commits the run (store.SessionStarter).
+	create *store.Session
 }
 
 // execution is one run: it owns the session (by fence) until it ends.
@@ -120,7 +123,15 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		commit.Messages = []llm.Message{*spec.userMsg}
 		sess.MessageCount++
 	}
-	v, err := r.st.Commit(ctx, commit)
+	var v int64
+	if spec.create != nil {
+		v, err = r.st.(store.SessionStarter).StartSession(ctx, spec.create, commit)
+		if errors.Is(err, store.ErrExists) {
+			return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrAlreadyRunning)
+		}
+	} else {
+		v, err = r.st.Commit(ctx, commit)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrStaleFence) {
 			return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrAlreadyRunning)
@@ -319,6 +330,15 @@ func (e *execution) flushChunks() {
 	}
 }
 
+// orderChunks makes sure that every chunk emitted so far is applied before
+// the store write that follows: by waiting for them, unless the store
+// applies writes in the order they are issued.
+func (e *execution) orderChunks() {
+	if e.chunks != nil && !e.chunks.ordered() {
+		e.chunks.flush()
+	}
+}
+
 // commit writes the session with the unsaved messages, the run and a
 // checkpoint, atomically.
 func (e *execution) commit(checkpoint bool) error {
@@ -327,7 +347,7 @@ func (e *execution) commit(checkpoint bool) error {
 	e.sess.StepCount = e.step
 	e.run.StepCount = e.step
 	e.run.Status = e.sess.Status
-	e.flushChunks() // the stream is stored up to the state it describes
+	e.orderChunks() // the stream is stored up to the state it describes
 	c := store.Commit{Session: e.sess, ExpectedVersion: e.sess.Version, Fence: e.fence, Run: e.run,
 		Messages: e.msgs[len(e.msgs)-e.unsaved:]}
 	if checkpoint {
@@ -414,7 +434,7 @@ func (e *execution) end(reason string) *helix.Result {
 	}
 	usage := e.run.Usage
 	e.emit(helix.Chunk{Type: helix.ChunkRunEnd, Status: e.sess.Status, CompletionReason: reason, Usage: &usage})
-	e.flushChunks()
+	e.orderChunks()
 	if err := e.rt.st.SetStreamStatus(e.bg, e.sess.ID, e.fence, helix.StreamStatusFor(e.sess.Status)); err != nil {
 		e.rt.log.Error("set stream status", "session", e.sess.ID, "error", err)
 	}

@@ -260,6 +260,7 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 		o.sessionID = r.newID("s_")
 	}
 	var fence uint64 // issued with the session's creation, if the store can
+	var create *store.Session
 	sess, err := r.st.GetSession(ctx, o.sessionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -272,7 +273,11 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 			ID: o.sessionID, AgentType: agent.Name(), Principal: o.principal, Status: helix.StatusCompleted,
 			State: state, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now,
 		}
-		if fc, ok := r.st.(store.FencedCreator); ok {
+		if _, ok := r.st.(store.SessionStarter); ok {
+			// Created with the run's first commit, in one write.
+			created := *sess
+			create, fence, err = &created, 1, nil
+		} else if fc, ok := r.st.(store.FencedCreator); ok {
 			fence, err = fc.CreateSessionFenced(ctx, sess)
 		} else {
 			err = r.st.CreateSession(ctx, sess)
@@ -305,7 +310,7 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 	for _, f := range in.Files {
 		msg.Parts = append(msg.Parts, llm.Part{Type: llm.PartFile, File: &f})
 	}
-	return r.start(ctx, agent, sess, startSpec{kind: startExecute, message: in.Message, userMsg: &msg, input: in, hooks: o.hooks, fence: fence})
+	return r.start(ctx, agent, sess, startSpec{kind: startExecute, message: in.Message, userMsg: &msg, input: in, hooks: o.hooks, fence: fence, create: create})
 }
 
 func (r *Runtime) register(agent *helix.Agent) error {

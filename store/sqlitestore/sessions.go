@@ -69,26 +69,10 @@ func (s *Store) submit(ctx context.Context, id string, w *writeOp) error {
 	// of its own: concurrent writers share one COMMIT (one WAL append)
 	// instead of queueing for a transaction each.
 	req := &appendReq{ctx: ctx, id: id, res: make(chan appendRes, 1), write: w}
-	select {
-	case s.appq <- req:
-	case <-s.done:
-		return fmt.Errorf("sqlitestore: %s %q: %w", op, id, store.ErrClosed)
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.enqueue(ctx, op, req); err != nil {
+		return err
 	}
-	// Once queued, wait for the outcome even if ctx ends, so that the
-	// caller never sees an error for a write that was made.
-	select {
-	case res := <-req.res:
-		return res.err
-	case <-s.appenderDone:
-		select {
-		case res := <-req.res:
-			return res.err
-		default:
-			return fmt.Errorf("sqlitestore: %s %q: %w", op, id, store.ErrClosed)
-		}
-	}
+	return s.await(op, req).err
 }
 
 // writeOp is a general write queued for the group commit.
@@ -133,15 +117,61 @@ func (s *Store) createSession(ctx context.Context, rec *store.Session, fence uin
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
+	id, create, err := createOp(rec, fence)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, op, id, create)
+	if err == nil {
+		s.cache.Init(id, helix.StreamActive, 0)
+	}
+	return err
+}
+
+// StartSession creates rec with fence 1 and commits c, the session's
+// first run, in one transaction ([store.SessionStarter]).
+func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Commit) (int64, error) {
+	const op = "start session"
+	if err := s.check(ctx, op); err != nil {
+		return 0, err
+	}
+	if c.Session == nil || c.Session.ID != rec.ID || c.Fence != 1 || c.ExpectedVersion != 1 {
+		return 0, fmt.Errorf("sqlitestore: %s %q: the commit must be of the same session, with fence 1 and expected version 1", op, rec.ID)
+	}
+	id, create, err := createOp(rec, 1)
+	if err != nil {
+		return 0, err
+	}
+	commit, version, err := commitOp(c)
+	if err != nil {
+		return 0, err
+	}
+	err = s.write(ctx, op, id, func(t txn) error {
+		if err := create(t); err != nil {
+			return err
+		}
+		return commit(t)
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.cache.Init(id, helix.StreamActive, 0)
+	return version, nil
+}
+
+// createOp encodes rec and returns the write that inserts it with the
+// given fencing token.
+func createOp(rec *store.Session, fence uint64) (id string, fn func(t txn) error, err error) {
+	const op = "create session"
 	c, err := store.PrepareNewSession(rec, time.Now())
 	if err != nil {
-		return fmt.Errorf("sqlitestore: create session: %w", err)
+		return "", nil, fmt.Errorf("sqlitestore: create session: %w", err)
 	}
 	data, err := json.Marshal(&c)
 	if err != nil {
-		return fmt.Errorf("sqlitestore: %s %q: encoding: %w", op, rec.ID, err)
+		return "", nil, fmt.Errorf("sqlitestore: %s %q: encoding: %w", op, rec.ID, err)
 	}
-	err = s.write(ctx, op, c.ID, func(t txn) error {
+	return c.ID, func(t txn) error {
 		res, err := t.exec(`INSERT INTO sessions
 			(id, principal, agent_type, status, created_ns, version, message_count, record, stream_status, fence)
 			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -153,11 +183,7 @@ func (s *Store) createSession(ctx context.Context, rec *store.Session, fence uin
 			return fmt.Errorf("sqlitestore: %s %q: %w", op, c.ID, store.ErrExists)
 		}
 		return nil
-	})
-	if err == nil {
-		s.cache.Init(c.ID, helix.StreamActive, 0)
-	}
-	return err
+	}, nil
 }
 
 // GetSession returns the session or an error wrapping [store.ErrNotFound].
@@ -190,8 +216,22 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
+	fn, version, err := commitOp(c)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.write(ctx, op, c.Session.ID, fn); err != nil {
+		return 0, err
+	}
+	return version, nil
+}
+
+// commitOp encodes c and returns the write that applies it and the
+// session's version once it has.
+func commitOp(c store.Commit) (fn func(t txn) error, version int64, err error) {
+	const op = "commit"
 	if err := c.Validate(); err != nil {
-		return 0, fmt.Errorf("sqlitestore: commit: %w", err)
+		return nil, 0, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	id := c.Session.ID
 	// Encode outside the transaction.
@@ -199,31 +239,30 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	for i := range c.Messages {
 		b, err := json.Marshal(&c.Messages[i])
 		if err != nil {
-			return 0, fmt.Errorf("sqlitestore: %s %q: encoding message %d: %w", op, id, i, err)
+			return nil, 0, fmt.Errorf("sqlitestore: %s %q: encoding message %d: %w", op, id, i, err)
 		}
 		msgs[i] = b
 	}
 	var runData, cpData []byte
-	var err error
 	if c.Run != nil {
 		run := *c.Run
 		run.SessionID = id
 		if runData, err = json.Marshal(&run); err != nil {
-			return 0, fmt.Errorf("sqlitestore: %s %q: encoding run: %w", op, id, err)
+			return nil, 0, fmt.Errorf("sqlitestore: %s %q: encoding run: %w", op, id, err)
 		}
 	}
 	if c.Checkpoint != nil {
 		cp := *c.Checkpoint
 		cp.SessionID = id
 		if cpData, err = json.Marshal(&cp); err != nil {
-			return 0, fmt.Errorf("sqlitestore: %s %q: encoding checkpoint: %w", op, id, err)
+			return nil, 0, fmt.Errorf("sqlitestore: %s %q: encoding checkpoint: %w", op, id, err)
 		}
 	}
 	rec := *c.Session
 	rec.Version = c.ExpectedVersion + 1
 	rec.UpdatedAt = time.Now()
 
-	err = s.write(ctx, op, id, func(t txn) error {
+	return func(t txn) error {
 		var sid, version, count, createdNs int64
 		var fence uint64
 		err := t.row(`SELECT sid, version, fence, message_count, created_ns FROM sessions WHERE id = ?`, id).
@@ -280,11 +319,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 			message_count = ?, control = CASE WHEN ? THEN NULL ELSE control END WHERE sid = ?`,
 			data, rec.Version, string(rec.Status), rec.Principal, rec.AgentType, rec.MessageCount, c.ClearControl, sid)
 		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	return rec.Version, nil
+	}, rec.Version, nil
 }
 
 // ListSessions returns the sessions matching q, newest first: by CreatedAt

@@ -201,6 +201,9 @@ type Store struct {
 	// commits counts this store's successful group commits.
 	commits atomic.Int64
 	appq    chan *appendReq
+	// qmu is held (shared) while a request is queued and (exclusively)
+	// by Close while it marks the store closed (see Store.enqueue).
+	qmu sync.RWMutex
 	// appenderDone is closed when the group-commit writer has stopped.
 	appenderDone chan struct{}
 	// tails and dataVersion belong to the group-commit writer (see
@@ -334,7 +337,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.qmu.Lock()
 		s.closed.Store(true)
+		s.qmu.Unlock()
 		close(s.done)
 		s.wg.Wait()
 		err = errors.Join(s.wc.Close(), s.r.Close(), s.w.Close())

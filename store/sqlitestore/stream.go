@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"maps"
-	"runtime"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -21,9 +20,11 @@ type appendReq struct {
 	id    string
 	fence uint64
 	data  [][]byte // the chunks' JSON, without sequences
-	// chunks are the caller's; read only until res is sent.
+	// chunks are the caller's; read only until the request is answered.
 	chunks []helix.Chunk
-	res    chan appendRes
+	// The outcome goes to res, or to done if it is set (QueueChunks).
+	res  chan appendRes
+	done func(last int64, err error)
 	// write, if set, makes this a general write (see Store.write) instead
 	// of an append: it runs in the group commit under its own savepoint.
 	write *writeOp
@@ -33,6 +34,48 @@ type appendReq struct {
 type appendRes struct {
 	last int64
 	err  error
+}
+
+// answer hands r its outcome.
+func (r *appendReq) answer(res appendRes) {
+	if r.done != nil {
+		r.done(res.last, res.err)
+		return
+	}
+	r.res <- res
+}
+
+// enqueue hands r to the group-commit writer. Once it returns nil, r is
+// answered exactly once: Close takes qmu before it stops the writer, so
+// no request is queued after the writer's last look at the queue.
+func (s *Store) enqueue(ctx context.Context, op string, r *appendReq) error {
+	s.qmu.RLock()
+	defer s.qmu.RUnlock()
+	if s.closed.Load() {
+		return fmt.Errorf("sqlitestore: %s %q: %w", op, r.id, store.ErrClosed)
+	}
+	select {
+	case s.appq <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// await waits for the outcome of a queued request, even if its context
+// ends, so that the caller never sees an error for a write that was made.
+func (s *Store) await(op string, r *appendReq) appendRes {
+	select {
+	case res := <-r.res:
+		return res
+	case <-s.appenderDone:
+		select {
+		case res := <-r.res:
+			return res
+		default:
+			return appendRes{err: fmt.Errorf("sqlitestore: %s %q: %w", op, r.id, store.ErrClosed)}
+		}
+	}
 }
 
 // AppendChunks appends chunks to the session's stream and returns the last
@@ -56,35 +99,15 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 		}
 		return last, nil
 	}
-	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, data: make([][]byte, len(chunks)), chunks: chunks, res: make(chan appendRes, 1)}
-	for i := range chunks {
-		c := chunks[i]
-		c.Sequence = 0 // stored in its own column
-		b, err := c.AppendJSON(make([]byte, 0, 192))
-		if err != nil {
-			return 0, fmt.Errorf("sqlitestore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
-		}
-		req.data[i] = b
+	req, err := newAppendReq(ctx, op, sessionID, fence, chunks)
+	if err != nil {
+		return 0, err
 	}
-	select {
-	case s.appq <- req:
-	case <-s.done:
-		return 0, fmt.Errorf("sqlitestore: %s %q: %w", op, sessionID, store.ErrClosed)
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	req.res = make(chan appendRes, 1)
+	if err := s.enqueue(ctx, op, req); err != nil {
+		return 0, err
 	}
-	// Once queued, wait for the outcome even if ctx ends, so that the
-	// caller never sees an error for chunks that were written.
-	var res appendRes
-	select {
-	case res = <-req.res:
-	case <-s.appenderDone:
-		select {
-		case res = <-req.res:
-		default:
-			return 0, fmt.Errorf("sqlitestore: %s %q: %w", op, sessionID, store.ErrClosed)
-		}
-	}
+	res := s.await(op, req)
 	if res.err != nil {
 		return 0, res.err
 	}
@@ -93,6 +116,47 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 		chunks[i].Sequence = first + int64(i)
 	}
 	return res.last, nil
+}
+
+// QueueChunks queues an append of chunks and returns at once
+// ([store.ChunkQueuer]): every write goes through the one group-commit
+// writer, in the order it was queued, so the append is applied before any
+// write queued after it. done gets the last sequence assigned, or the
+// error; it runs on the writer's goroutine.
+func (s *Store) QueueChunks(ctx context.Context, sessionID string, fence uint64, chunks []helix.Chunk, done func(last int64, err error)) {
+	const op = "append chunks"
+	if err := s.check(ctx, op); err != nil {
+		done(0, err)
+		return
+	}
+	if len(chunks) == 0 {
+		done(s.AppendChunks(ctx, sessionID, fence, nil))
+		return
+	}
+	req, err := newAppendReq(ctx, op, sessionID, fence, chunks)
+	if err != nil {
+		done(0, err)
+		return
+	}
+	req.done = done
+	if err := s.enqueue(ctx, op, req); err != nil {
+		done(0, err)
+	}
+}
+
+// newAppendReq encodes chunks for the group commit.
+func newAppendReq(ctx context.Context, op, sessionID string, fence uint64, chunks []helix.Chunk) (*appendReq, error) {
+	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, data: make([][]byte, len(chunks)), chunks: chunks}
+	for i := range chunks {
+		c := chunks[i]
+		c.Sequence = 0 // stored in its own column
+		b, err := c.AppendJSON(make([]byte, 0, 192))
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
+		}
+		req.data[i] = b
+	}
+	return req, nil
 }
 
 // lastSeqOf is the SQL expression for the last chunk sequence in the
@@ -121,7 +185,7 @@ func (s *Store) appender() {
 					if r.write != nil {
 						op = r.write.op
 					}
-					r.res <- appendRes{err: fmt.Errorf("sqlitestore: %s %q: %w", op, r.id, store.ErrClosed)}
+					r.answer(appendRes{err: fmt.Errorf("sqlitestore: %s %q: %w", op, r.id, store.ErrClosed)})
 				default:
 					return
 				}
@@ -139,9 +203,6 @@ func (s *Store) appender() {
 			}
 		}
 		lastStart = time.Now()
-		// Writers woken by the previous flush may not have run yet: let
-		// them queue their next append before taking the batch, once.
-		runtime.Gosched()
 	gather:
 		for len(batch) < s.o.MaxBatch {
 			select {
@@ -357,13 +418,14 @@ func (s *Store) flush(batch []*appendReq) {
 			if results[i].err != nil || r.write != nil {
 				continue
 			}
+			// The caller waits for its answer (or gave its chunks away,
+			// with QueueChunks): the sequences can be set in place. The
+			// cache copies the chunks.
 			first := results[i].last - int64(len(r.chunks)) + 1
-			cc := make([]helix.Chunk, len(r.chunks))
 			for j := range r.chunks {
-				cc[j] = r.chunks[j]
-				cc[j].Sequence = first + int64(j)
+				r.chunks[j].Sequence = first + int64(j)
 			}
-			s.cache.Append(r.id, cc)
+			s.cache.Append(r.id, r.chunks)
 		}
 	}
 	for i, r := range batch {
@@ -378,7 +440,7 @@ func (s *Store) flush(batch []*appendReq) {
 		if err != nil && res.err == nil {
 			res = appendRes{err: s.fail(r.ctx, op, r.id, err)}
 		}
-		r.res <- res
+		r.answer(res)
 	}
 	if err == nil {
 		for _, id := range touched {

@@ -1,0 +1,202 @@
+package sqlitestore_test
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/llm"
+	"github.com/helix-agents/helix-go/store"
+	"github.com/helix-agents/helix-go/store/sqlitestore"
+)
+
+func openTemp(t *testing.T) *sqlitestore.Store {
+	t.Helper()
+	st, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// outcome records what a QueueChunks done callback was given.
+type outcome struct {
+	last int64
+	err  error
+}
+
+// TestQueueChunksOrdered: chunks queued without waiting are applied before
+// the writes issued after them, so the stream never lags the state a later
+// write describes, and each queued append is answered once, in order.
+func TestQueueChunksOrdered(t *testing.T) {
+	ctx := t.Context()
+	st := openTemp(t)
+	var q store.ChunkQueuer = st
+	if err := st.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu  sync.Mutex
+		got []outcome
+	)
+	done := func(last int64, err error) {
+		mu.Lock()
+		got = append(got, outcome{last, err})
+		mu.Unlock()
+	}
+	for _, d := range []string{"a", "b", "c"} {
+		q.QueueChunks(ctx, "s", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: d}}, done)
+	}
+	// Not waited for: this status change is queued after the chunks.
+	if err := st.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := st.ReadChunks(ctx, "s", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 3 || chunks[0].Delta != "a" || chunks[2].Delta != "c" || chunks[2].Sequence != 3 {
+		t.Fatalf("after the status change, the stream holds %+v; want a, b, c as 1..3", chunks)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 {
+		t.Fatalf("done called %d times before the later write returned, want 3", len(got))
+	}
+	for i, o := range got {
+		if o.err != nil || o.last != int64(i+1) {
+			t.Errorf("append %d answered (%d, %v), want (%d, nil)", i, o.last, o.err, i+1)
+		}
+	}
+}
+
+// TestQueueChunksRefused: a stale fence, an unknown session and a closed
+// store are answered through done, never silently dropped.
+func TestQueueChunksRefused(t *testing.T) {
+	ctx := t.Context()
+	st := openTemp(t)
+	if _, err := st.CreateSessionFenced(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.NextFence(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(sid string, fence uint64) error {
+		ch := make(chan error, 2)
+		st.QueueChunks(ctx, sid, fence, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "x"}}, func(_ int64, err error) { ch <- err })
+		return <-ch
+	}
+	if err := wait("s", 1); !errors.Is(err, store.ErrStaleFence) {
+		t.Errorf("stale fence: %v, want ErrStaleFence", err)
+	}
+	if err := wait("nope", 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown session: %v, want ErrNotFound", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait("s", 2); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("closed store: %v, want ErrClosed", err)
+	}
+}
+
+// TestQueueChunksRacingClose: appends queued while the store closes are
+// each answered exactly once, written or refused with ErrClosed.
+func TestQueueChunksRacingClose(t *testing.T) {
+	ctx := t.Context()
+	st := openTemp(t)
+	if err := st.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 200
+	var answered, failed atomic.Int64
+	var wg sync.WaitGroup
+	started := make(chan struct{})
+	var once sync.Once
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				st.QueueChunks(ctx, "s", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "x"}}, func(_ int64, err error) {
+					answered.Add(1)
+					once.Do(func() { close(started) })
+					if err != nil {
+						if !errors.Is(err, store.ErrClosed) {
+							t.Errorf("append failed with %v, want ErrClosed or success", err)
+						}
+						failed.Add(1)
+					}
+				})
+			}
+		})
+	}
+	<-started // some appends are answered: close while others are queued
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if n := answered.Load(); n != writers*each {
+		t.Fatalf("%d of %d queued appends answered", n, writers*each)
+	}
+	if failed.Load() == writers*each {
+		t.Fatal("every append was refused: the store closed before any was written")
+	}
+	t.Logf("%d of %d appends refused as the store closed", failed.Load(), writers*each)
+}
+
+// TestStartSession: the session and its first run's commit are written
+// together; an existing session is refused with ErrExists and nothing
+// written; a commit that does not follow a fenced create is refused.
+func TestStartSession(t *testing.T) {
+	ctx := t.Context()
+	st := openTemp(t)
+	var ss store.SessionStarter = st
+	newSess := func() *store.Session {
+		return &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}
+	}
+	first := func() store.Commit {
+		s := newSess()
+		s.Status, s.CurrentRunID, s.RunCount, s.MessageCount = helix.StatusRunning, "run_1", 1, 1
+		return store.Commit{Session: s, ExpectedVersion: 1, Fence: 1,
+			Run:      &store.Run{ID: "run_1", Turn: 1, Status: helix.StatusRunning},
+			Messages: []llm.Message{llm.UserMessage("hi")}}
+	}
+	v, err := ss.StartSession(ctx, newSess(), first())
+	if err != nil || v != 2 {
+		t.Fatalf("StartSession = %d, %v; want 2, nil", v, err)
+	}
+	got, err := st.GetSession(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != helix.StatusRunning || got.CurrentRunID != "run_1" || got.Version != 2 {
+		t.Errorf("stored session: status %s, run %q, version %d", got.Status, got.CurrentRunID, got.Version)
+	}
+	if run, err := st.GetRun(ctx, "s", "run_1"); err != nil || run.Status != helix.StatusRunning {
+		t.Errorf("GetRun = %+v, %v", run, err)
+	}
+	if page, err := st.ListMessages(ctx, "s", 0, 0); err != nil || page.Total != 1 {
+		t.Errorf("ListMessages = %+v, %v", page, err)
+	}
+	// The fence issued with the create is the one the commit used.
+	if _, err := st.AppendChunks(ctx, "s", 1, []helix.Chunk{{Type: helix.ChunkRunStart}}); err != nil {
+		t.Errorf("append with fence 1: %v", err)
+	}
+	if _, err := ss.StartSession(ctx, newSess(), first()); !errors.Is(err, store.ErrExists) {
+		t.Errorf("second StartSession: %v, want ErrExists", err)
+	}
+	if again, err := st.GetSession(ctx, "s"); err != nil || again.Version != 2 {
+		t.Errorf("after a refused start: version %d, %v; want 2", again.Version, err)
+	}
+	bad := first()
+	bad.Session.ID, bad.Fence = "t", 2
+	if _, err := ss.StartSession(ctx, &store.Session{ID: "t", AgentType: "x", Status: helix.StatusCompleted}, bad); err == nil {
+		t.Error("StartSession with fence 2 succeeded")
+	}
+	if _, err := st.GetSession(ctx, "t"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused start created the session: %v", err)
+	}
+}
