@@ -70,6 +70,11 @@ func (s *Server) runStart(ctx context.Context, sess *store.Session) int64 {
 	if sess.CurrentRunID == "" {
 		return 0
 	}
+	if sess.CurrentRunStart > 0 || sess.RunCount <= 1 {
+		// Recorded on the session (a first run starts at 0); only
+		// records older than that field need the run itself.
+		return sess.CurrentRunStart
+	}
 	run, err := s.rt.Store().GetRun(ctx, sess.ID, sess.CurrentRunID)
 	if err != nil {
 		return -1 // the runtime looks again, and reports the failure

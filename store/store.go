@@ -75,6 +75,11 @@ type Session struct {
 	// of the current run).
 	CurrentRunID string `json:"currentRunId,omitempty"`
 	RunCount     int    `json:"runCount"`
+	// CurrentRunStart is the current run's StartSequence: the stream
+	// position before its first chunk, where a stream of the run starts
+	// without looking the run up. Records written before it existed hold
+	// 0 for every run.
+	CurrentRunStart int64 `json:"currentRunStart,omitempty"`
 
 	Aborted     bool   `json:"aborted,omitempty"`
 	AbortReason string `json:"abortReason,omitempty"`

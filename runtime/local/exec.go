@@ -109,6 +109,7 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 	prevStatus := sess.Status
 	sess.Status = helix.StatusRunning
 	sess.CurrentRunID = run.ID
+	sess.CurrentRunStart = run.StartSequence
 	sess.RunCount++
 	sess.UpdatedAt = now
 	if spec.kind != startResume || prevStatus == helix.StatusInterrupted {

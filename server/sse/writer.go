@@ -43,6 +43,8 @@ type Writer struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	// deadline is the write deadline last set (zero: none).
+	deadline time.Time
 }
 
 // NewWriter prepares w for an event stream: it sets Content-Type
@@ -96,11 +98,16 @@ func supports[T any](w http.ResponseWriter) bool {
 	}
 }
 
-// SetWriteTimeout makes every later event extend the connection's write
-// deadline to now+d before it is written, so a client that stops reading is
-// dropped instead of blocking the stream forever. Zero (the default) leaves
-// no deadline. It is a no-op where the connection has no deadlines.
-func (w *Writer) SetWriteTimeout(d time.Duration) { w.timeout = d }
+// SetWriteTimeout gives every later event at least d*15/16 and at most d to
+// be written, so a client that stops reading is dropped instead of blocking
+// the stream forever. (The connection's write deadline is moved to now+d
+// only once less than d*15/16 of it is left: setting it costs more than
+// writing a small event.) Zero (the default) leaves no deadline. It is a
+// no-op where the connection has no deadlines.
+func (w *Writer) SetWriteTimeout(d time.Duration) {
+	w.timeout = d
+	w.deadline = time.Time{}
+}
 
 // Chunk writes c as "id: <sequence>\nevent: chunk\ndata: <json>\n\n" and
 // flushes. The JSON is [helix.Chunk.AppendJSON], whose "sequence" equals the
@@ -217,8 +224,12 @@ func putBuf(bp *[]byte) {
 // write writes one complete event and flushes it. b is not retained.
 func (w *Writer) write(b []byte) error {
 	if w.timeout > 0 {
-		if err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
+		now := time.Now()
+		if w.deadline.Sub(now) < w.timeout-w.timeout/16 {
+			w.deadline = now.Add(w.timeout)
+			if err := w.rc.SetWriteDeadline(w.deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
 		}
 	}
 	if _, err := w.w.Write(b); err != nil {

@@ -224,3 +224,52 @@ func TestWriteError(t *testing.T) {
 		t.Errorf("Ping on a broken connection = %v, want broken pipe", err)
 	}
 }
+
+// deadlineRecorder is a ResponseRecorder that records the write deadlines
+// set through http.ResponseController.
+type deadlineRecorder struct {
+	*httptest.ResponseRecorder
+	deadlines []time.Time
+}
+
+func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error {
+	d.deadlines = append(d.deadlines, t)
+	return nil
+}
+
+// TestWriteTimeout: with a write timeout, every event is written under a
+// deadline at least 15/16 of the timeout away, and the deadline is moved
+// only when less than that is left, not once per event.
+func TestWriteTimeout(t *testing.T) {
+	rec := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+	w, err := sse.NewWriter(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.deadlines) != 1 || !rec.deadlines[0].IsZero() {
+		t.Fatalf("NewWriter set deadlines %v, want one cleared deadline", rec.deadlines)
+	}
+	check := func(timeout time.Duration, wantSets int) {
+		t.Helper()
+		before := len(rec.deadlines)
+		start := time.Now()
+		if err := w.Chunk(helix.Chunk{Type: helix.ChunkTextDelta, Sequence: 1, Delta: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(rec.deadlines) - before; got != wantSets {
+			t.Fatalf("event set %d deadlines, want %d", got, wantSets)
+		}
+		last := rec.deadlines[len(rec.deadlines)-1]
+		if left := last.Sub(start); left < timeout-timeout/16 || left > timeout+time.Second {
+			t.Fatalf("event written with %v left before the deadline, want about %v", left, timeout)
+		}
+	}
+	w.SetWriteTimeout(30 * time.Second)
+	check(30*time.Second, 1)
+	check(30*time.Second, 0) // plenty left: not moved
+	check(30*time.Second, 0)
+	w.SetWriteTimeout(160 * time.Millisecond)
+	check(160*time.Millisecond, 1) // a new timeout applies at once
+	time.Sleep(20 * time.Millisecond)
+	check(160*time.Millisecond, 1) // less than 15/16 left: moved
+}

@@ -17,8 +17,8 @@ import (
 // Follow re-reads the backend on every poll tick, so writes by other
 // processes are still seen.
 //
-// Memory is bounded: PerStream chunks per stream and MaxStreams streams,
-// least recently used first out. A Cache is safe for concurrent use.
+// Memory is bounded: between perStream and twice as many chunks per stream
+// and maxStreams streams, least recently used first out. A Cache is safe for concurrent use.
 type Cache struct {
 	perStream  int
 	maxStreams int
@@ -40,11 +40,12 @@ type cacheEntry struct {
 	elem      *list.Element
 }
 
-// NewCache returns a cache keeping up to perStream chunks of each of up to
-// maxStreams streams (defaults 64 and 4096 for values ≤ 0).
+// NewCache returns a cache keeping at least perStream (and at most twice
+// as many) of the newest chunks of each of up to maxStreams streams
+// (defaults 32 and 4096 for values ≤ 0).
 func NewCache(perStream, maxStreams int) *Cache {
 	if perStream <= 0 {
-		perStream = 64
+		perStream = 32
 	}
 	if maxStreams <= 0 {
 		maxStreams = 4096
@@ -100,8 +101,10 @@ func (c *Cache) Append(id string, chunks []helix.Chunk) {
 		}
 	}
 	e.chunks = append(e.chunks, chunks...)
-	if n := len(e.chunks) - c.perStream; n > 0 {
-		// Drop the oldest, reusing the array.
+	if n := len(e.chunks) - c.perStream; n > c.perStream {
+		// Drop the oldest, reusing the array. Up to twice perStream are
+		// kept between drops, so that an append does not move the kept
+		// chunks every time.
 		copy(e.chunks, e.chunks[n:])
 		clear(e.chunks[len(e.chunks)-n:])
 		e.chunks = e.chunks[:len(e.chunks)-n]

@@ -94,3 +94,25 @@ func TestCacheReadCopies(t *testing.T) {
 		t.Fatal("Read returned the cache's own chunks")
 	}
 }
+
+// TestCacheKeepsNewest: appended one at a time, a stream keeps at least
+// perStream and at most twice as many of its newest chunks, contiguous.
+func TestCacheKeepsNewest(t *testing.T) {
+	const per = 4
+	c := NewCache(per, 0)
+	c.Init("s", helix.StreamActive, 0)
+	for seq := int64(1); seq <= 50; seq++ {
+		c.Append("s", seqs(seq, seq))
+		kept := len(c.m["s"].chunks)
+		if kept < min(int(seq), per) || kept > 2*per {
+			t.Fatalf("after chunk %d: %d kept, want %d to %d", seq, kept, min(int(seq), per), 2*per)
+		}
+		got, _, ok := c.Read("s", max(seq-per, 0), 0)
+		if !ok || len(got) != min(int(seq), per) || got[len(got)-1].Sequence != seq {
+			t.Fatalf("after chunk %d: Read of the last %d = %d chunks, ok %v", seq, per, len(got), ok)
+		}
+	}
+	if _, _, ok := c.Read("s", 50-2*per-1, 0); ok {
+		t.Error("Read answered from further back than the cache can keep")
+	}
+}
