@@ -36,7 +36,3 @@ func (s *Store) TableRows(ctx context.Context, table string) (int, error) {
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
 	return n, err
 }
-
-// CheckpointPasses reports how many passes the background checkpointer
-// has made.
-func (s *Store) CheckpointPasses() int64 { return s.checkpoints.Load() }

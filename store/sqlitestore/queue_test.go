@@ -2,13 +2,10 @@ package sqlitestore_test
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
@@ -201,52 +198,5 @@ func TestStartSession(t *testing.T) {
 	}
 	if _, err := st.GetSession(ctx, "t"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a refused start created the session: %v", err)
-	}
-}
-
-// TestBackgroundCheckpoint: the background checkpointer copies committed
-// pages from the write-ahead log into the database file, which the writer
-// alone would not do before the log reaches 10,000 pages.
-func TestBackgroundCheckpoint(t *testing.T) {
-	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "x.db")
-	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{CheckpointInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	waitPasses := func(n int64) {
-		t.Helper()
-		want := st.CheckpointPasses() + n
-		deadline := time.Now().Add(5 * time.Second)
-		for st.CheckpointPasses() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("the checkpointer made %d passes in 5 s", st.CheckpointPasses())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitPasses(2)
-	size := func() int64 {
-		t.Helper()
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Size()
-	}
-	before := size()
-	if err := st.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
-		t.Fatal(err)
-	}
-	big := strings.Repeat("x", 1000)
-	for range 100 {
-		if _, err := st.AppendChunks(ctx, "s", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: big}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitPasses(2) // one may have begun before the last commit
-	if after := size(); after < before+100*1000 {
-		t.Fatalf("database file grew from %d to %d bytes after 100 KB of chunks and two checkpoint passes", before, after)
 	}
 }

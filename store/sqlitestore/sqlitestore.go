@@ -106,14 +106,6 @@ type Options struct {
 	// than it costs latency. 0 means 2 ms; a negative value commits as
 	// soon as the previous commit ends.
 	CommitInterval time.Duration
-	// CheckpointInterval is how often a background connection copies the
-	// write-ahead log into the database file (a passive checkpoint, which
-	// never blocks the writer or readers), so that the group-commit writer
-	// does not do it inside a commit; pages rewritten within the interval
-	// are copied once. The writer still checkpoints by itself if the log
-	// reaches 40 MiB. 0 means 1 s; a negative value leaves checkpoints to
-	// the writer, every 4 MiB of log (SQLite's default).
-	CheckpointInterval time.Duration
 	// Logger receives background errors (the poller's); nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -146,10 +138,8 @@ func parseURL(u *url.URL) (string, Options, error) {
 			o.MaxBatch, err = strconv.Atoi(v)
 		case "commit_interval":
 			o.CommitInterval, err = time.ParseDuration(v)
-		case "checkpoint_interval":
-			o.CheckpointInterval, err = time.ParseDuration(v)
 		default:
-			return "", o, fmt.Errorf("sqlitestore: unknown URL parameter %q (known: synchronous, busy_timeout, read_conns, poll_interval, max_batch, commit_interval, checkpoint_interval)", k)
+			return "", o, fmt.Errorf("sqlitestore: unknown URL parameter %q (known: synchronous, busy_timeout, read_conns, poll_interval, max_batch, commit_interval)", k)
 		}
 		if err != nil {
 			return "", o, fmt.Errorf("sqlitestore: URL parameter %s=%q: not a valid value", k, v)
@@ -185,9 +175,6 @@ func (o *Options) validate() error {
 	if o.CommitInterval == 0 {
 		o.CommitInterval = 2 * time.Millisecond
 	}
-	if o.CheckpointInterval == 0 {
-		o.CheckpointInterval = time.Second
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -213,9 +200,7 @@ type Store struct {
 	cache *tail.Cache
 	// commits counts this store's successful group commits.
 	commits atomic.Int64
-	// checkpoints counts the background checkpointer's passes.
-	checkpoints atomic.Int64
-	appq        chan *appendReq
+	appq    chan *appendReq
 	// qmu is held (shared) while a request is queued and (exclusively)
 	// by Close while it marks the store closed (see Store.enqueue).
 	qmu sync.RWMutex
@@ -274,11 +259,6 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		// (32 MiB; SQLite's default is 2 MiB).
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "cache_size(-32768)")
-		if o.CheckpointInterval > 0 {
-			// The background checkpointer's; the writer's own are a
-			// fallback (10,000 pages of 4 KiB).
-			q.Add("_pragma", "wal_autocheckpoint(10000)")
-		}
 		if write {
 			q.Set("_txlock", "immediate")
 		} else {
@@ -339,16 +319,6 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.appender()
-	if o.CheckpointInterval > 0 {
-		ck, err := sql.Open("sqlite", dsn(true))
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
-		}
-		ck.SetMaxOpenConns(1)
-		s.wg.Add(1)
-		go s.checkpointer(ck)
-	}
 	if o.PollInterval > 0 {
 		conn, err := r.Conn(ctx)
 		if err != nil {
@@ -452,29 +422,5 @@ func (s *Store) poll(conn *sql.Conn) {
 			}
 			s.hub.NotifyAll()
 		}
-	}
-}
-
-// checkpointer copies the write-ahead log into the database file every
-// CheckpointInterval, on its own connection, until the store closes.
-func (s *Store) checkpointer(db *sql.DB) {
-	defer s.wg.Done()
-	defer db.Close()
-	t := time.NewTicker(s.o.CheckpointInterval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-		}
-		var busy, logPages, copied int64
-		err := db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &copied)
-		if err != nil && !failing {
-			s.o.Logger.Warn("sqlitestore: background checkpoint failed", "error", err)
-		}
-		failing = err != nil
-		s.checkpoints.Add(1)
 	}
 }

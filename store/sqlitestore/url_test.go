@@ -20,7 +20,6 @@ func TestParseURL(t *testing.T) {
 		{in: "sqlite:rel/helix.db?poll_interval=-1s&read_conns=8&max_batch=64", path: "rel/helix.db",
 			o: Options{Synchronous: "normal", PollInterval: -time.Second, ReadConns: 8, MaxBatch: 64}},
 		{in: "sqlite:x.db?commit_interval=-1ms", path: "x.db", o: Options{Synchronous: "normal", CommitInterval: -time.Millisecond}},
-		{in: "sqlite:x.db?checkpoint_interval=250ms", path: "x.db", o: Options{Synchronous: "normal", CheckpointInterval: 250 * time.Millisecond}},
 		{in: "sqlite://", err: "names no database file"},
 		{in: "sqlite://x.db?synchronous=off", err: `synchronous "off"`},
 		{in: "sqlite://x.db?busy_timeout=soon", err: "busy_timeout"},
@@ -59,9 +58,6 @@ func TestParseURL(t *testing.T) {
 		}
 		if want.CommitInterval == 0 {
 			want.CommitInterval = 2 * time.Millisecond
-		}
-		if want.CheckpointInterval == 0 {
-			want.CheckpointInterval = time.Second
 		}
 		if path != tc.path || o != want {
 			t.Errorf("parseURL(%q) = %q, %+v; want %q, %+v", tc.in, path, o, tc.path, want)
