@@ -65,6 +65,12 @@ func serve(mode, addr, dir string, words int, delay time.Duration, cpuProfile st
 		defer func() {
 			pprof.StopCPUProfile()
 			_ = f.Close()
+			// Beside it, what was allocated (go tool pprof
+			// -sample_index=alloc_objects).
+			if af, err := os.Create(cpuProfile + ".allocs"); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(af, 0)
+				_ = af.Close()
+			}
 		}()
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -88,7 +88,7 @@ func main() {
 		words     = flag.Int("words", 50, "text_delta events per run")
 		delay     = flag.Duration("delay", 20*time.Millisecond, "delay between text_delta events")
 		phases    = flag.String("phases", "streaming,sustained,idle", "phases to run: streaming, sustained, idle, idleruns")
-		profile   = flag.String("cpuprofile", "", "write a CPU profile of every server process into this directory (child: the file)")
+		profile   = flag.String("cpuprofile", "", "write a CPU profile (and, beside it, an allocation profile) of every server process into this directory (child: the file)")
 	)
 	flag.Parse()
 	if *serveMode != "" {

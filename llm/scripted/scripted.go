@@ -201,6 +201,14 @@ func (m *Model) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Even
 func streamTurn(ctx context.Context, t Turn, k int, req *llm.Request, yield func(llm.Event, error) bool) {
 	delay := time.Duration(t.ChunkDelayMs) * time.Millisecond
 	first := true
+	// One timer for the whole turn, reset before each wait: a turn streams
+	// many words, and a timer per word is garbage per word.
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	wait := func() bool {
 		if ctx.Err() != nil {
 			yield(llm.Event{}, ctx.Err())
@@ -210,8 +218,11 @@ func streamTurn(ctx context.Context, t Turn, k int, req *llm.Request, yield func
 			first = false
 			return true
 		}
-		timer := time.NewTimer(delay)
-		defer timer.Stop()
+		if timer == nil {
+			timer = time.NewTimer(delay)
+		} else {
+			timer.Reset(delay)
+		}
 		select {
 		case <-ctx.Done():
 			yield(llm.Event{}, ctx.Err())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"slices"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -420,12 +421,17 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 			// The caller waits for its answer (or gave its chunks away,
 			// with QueueChunks): the sequences can be set in place. The
-			// cache copies the chunks.
+			// cache keeps the chunks themselves: those given away, or a
+			// copy of the caller's.
 			first := results[i].last - int64(len(r.chunks)) + 1
 			for j := range r.chunks {
 				r.chunks[j].Sequence = first + int64(j)
 			}
-			s.cache.Append(r.id, r.chunks)
+			kept := r.chunks
+			if r.done == nil {
+				kept = slices.Clone(kept)
+			}
+			s.cache.Append(r.id, kept)
 		}
 	}
 	for i, r := range batch {

@@ -36,7 +36,7 @@ type cacheEntry struct {
 	// are the newest chunks, contiguous, ending at last.
 	last      int64
 	lastKnown bool
-	chunks    []helix.Chunk
+	chunks    []*helix.Chunk // never changed once appended
 	elem      *list.Element
 }
 
@@ -82,9 +82,11 @@ func (c *Cache) Init(id string, status helix.StreamStatus, last int64) {
 }
 
 // Append records chunks just committed to id's stream; their Sequence
-// fields must be set and consecutive. If they do not follow the last known
-// sequence (the entry was evicted, or another writer appended), what was
-// kept is dropped and the entry starts again at these chunks.
+// fields must be set and consecutive. The cache keeps pointers into
+// chunks, not copies: the caller must not change them afterwards. If they
+// do not follow the last known sequence (the entry was evicted, or another
+// writer appended), what was kept is dropped and the entry starts again at
+// these chunks.
 func (c *Cache) Append(id string, chunks []helix.Chunk) {
 	if len(chunks) == 0 {
 		return
@@ -100,7 +102,9 @@ func (c *Cache) Append(id string, chunks []helix.Chunk) {
 			return
 		}
 	}
-	e.chunks = append(e.chunks, chunks...)
+	for i := range chunks {
+		e.chunks = append(e.chunks, &chunks[i])
+	}
 	if n := len(e.chunks) - c.perStream; n > c.perStream {
 		// Drop the oldest, reusing the array. Up to twice perStream are
 		// kept between drops, so that an append does not move the kept
@@ -138,31 +142,31 @@ func (c *Cache) Reset() {
 	c.lru.Init()
 }
 
-// Read returns up to limit chunks with sequence > after and the stream's
-// status, as one consistent snapshot, if the cache knows them exactly:
-// the status is known, the last sequence is known, and every chunk after
-// after is kept. ok is false otherwise; the caller then reads the backend.
-// The chunks are copies; the caller may keep them.
-func (c *Cache) Read(id string, after int64, limit int) (chunks []helix.Chunk, status helix.StreamStatus, ok bool) {
+// Read appends to dst up to limit chunks with sequence > after and
+// returns it with the stream's status, as one consistent snapshot, if the
+// cache knows them exactly: the status is known, the last sequence is
+// known, and every chunk after after is kept. ok is false otherwise; the
+// caller then reads the backend. The chunks are shared and must not be
+// changed; the caller may keep them.
+func (c *Cache) Read(dst []*helix.Chunk, id string, after int64, limit int) (chunks []*helix.Chunk, status helix.StreamStatus, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[id]
 	if e == nil || !e.statusKnown || !e.lastKnown || after > e.last {
-		return nil, "", false
+		return dst, "", false
 	}
 	if after == e.last {
-		return nil, e.status, true
+		return dst, e.status, true
 	}
 	if len(e.chunks) == 0 || e.chunks[0].Sequence > after+1 {
-		return nil, "", false
+		return dst, "", false
 	}
 	from := int(after + 1 - e.chunks[0].Sequence)
 	n := len(e.chunks) - from
 	if limit > 0 && n > limit {
 		n = limit
 	}
-	out := make([]helix.Chunk, n)
-	copy(out, e.chunks[from:from+n])
+	dst = append(dst, e.chunks[from:from+n]...)
 	c.lru.MoveToFront(e.elem)
-	return out, e.status, true
+	return dst, e.status, true
 }

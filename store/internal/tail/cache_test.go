@@ -70,7 +70,7 @@ func TestCacheRead(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewCache(4, 2)
 			tt.setup(c)
-			chunks, status, ok := c.Read("s", tt.after, tt.limit)
+			chunks, status, ok := c.Read(nil, "s", tt.after, tt.limit)
 			if ok != tt.want.ok || len(chunks) != tt.want.n || (ok && status != tt.want.status) {
 				t.Fatalf("Read = %d chunks, %q, %v; want %+v", len(chunks), status, ok, tt.want)
 			}
@@ -83,15 +83,20 @@ func TestCacheRead(t *testing.T) {
 	}
 }
 
-func TestCacheReadCopies(t *testing.T) {
+// TestCacheReadAppends: Read appends to the caller's slice (a follower
+// reuses one buffer), and a refused read leaves it as it was.
+func TestCacheReadAppends(t *testing.T) {
 	c := NewCache(0, 0)
 	c.Init("s", helix.StreamActive, 0)
 	c.Append("s", seqs(1, 3))
-	got, _, _ := c.Read("s", 0, 0)
-	got[0].Delta = "changed"
-	again, _, _ := c.Read("s", 0, 0)
-	if again[0].Delta != "" {
-		t.Fatal("Read returned the cache's own chunks")
+	first := &helix.Chunk{Sequence: 99}
+	got, _, ok := c.Read([]*helix.Chunk{first}, "s", 1, 0)
+	if !ok || len(got) != 3 || got[0] != first || got[1].Sequence != 2 || got[2].Sequence != 3 {
+		t.Fatalf("Read onto a one-chunk slice = %v (ok %v), want the chunk then sequences 2 and 3", got, ok)
+	}
+	got, _, ok = c.Read(got[:1], "x", 0, 0)
+	if ok || len(got) != 1 || got[0] != first {
+		t.Fatalf("Read of an unknown stream = %v (ok %v), want the slice unchanged", got, ok)
 	}
 }
 
@@ -107,12 +112,12 @@ func TestCacheKeepsNewest(t *testing.T) {
 		if kept < min(int(seq), per) || kept > 2*per {
 			t.Fatalf("after chunk %d: %d kept, want %d to %d", seq, kept, min(int(seq), per), 2*per)
 		}
-		got, _, ok := c.Read("s", max(seq-per, 0), 0)
+		got, _, ok := c.Read(nil, "s", max(seq-per, 0), 0)
 		if !ok || len(got) != min(int(seq), per) || got[len(got)-1].Sequence != seq {
 			t.Fatalf("after chunk %d: Read of the last %d = %d chunks, ok %v", seq, per, len(got), ok)
 		}
 	}
-	if _, _, ok := c.Read("s", 50-2*per-1, 0); ok {
+	if _, _, ok := c.Read(nil, "s", 50-2*per-1, 0); ok {
 		t.Error("Read answered from further back than the cache can keep")
 	}
 }

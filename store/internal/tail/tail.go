@@ -24,66 +24,100 @@ import (
 	"github.com/helix-agents/helix-go/store"
 )
 
-// Hub hands out wake-up channels per session. The zero value is not
-// usable; create one with [NewHub]. A Hub is safe for concurrent use.
+// Hub keeps the wake-up registrations of the sessions being followed.
+// The zero value is not usable; create one with [NewHub]. A Hub is safe
+// for concurrent use.
 type Hub struct {
 	mu      sync.Mutex
-	waiters map[string]*waiter
+	waiters map[string]*Waiter // each session's registrations, a list
 }
 
-// waiter is one session's wake-up channel and the number of goroutines
-// holding it.
-type waiter struct {
-	ch   chan struct{}
-	refs int
+// Waiter is one standing registration for a session's wake-ups, made by
+// [Hub.Watch]. Its channel holds at most one pending wake-up: a
+// notification sent while nobody receives is kept, later ones merge into
+// it. So a follower registers once, before its first read, and never
+// misses a change made between a read and its wait; a wake-up may find
+// nothing new (the change was already read), which costs one read.
+//
+// A registration lasts until Close, so a live stream costs no allocation
+// per wake-up.
+type Waiter struct {
+	hub  *Hub
+	id   string
+	c    chan struct{}
+	next *Waiter // the session's next registration; guarded by hub.mu
+	done bool    // closed; guarded by hub.mu
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{waiters: make(map[string]*waiter)} }
+func NewHub() *Hub { return &Hub{waiters: make(map[string]*Waiter)} }
 
-// Watch returns a channel that is closed by the next [Hub.Notify] for id or
-// [Hub.NotifyAll], and a function that releases it. Every Watch must be
-// released; a released channel may still be closed later.
-func (h *Hub) Watch(id string) (<-chan struct{}, func()) {
+// Watch registers for id's wake-ups until the returned Waiter is closed.
+func (h *Hub) Watch(id string) *Waiter {
+	w := &Waiter{hub: h, id: id, c: make(chan struct{}, 1)}
 	h.mu.Lock()
-	w := h.waiters[id]
-	if w == nil {
-		w = &waiter{ch: make(chan struct{})}
-		h.waiters[id] = w
-	}
-	w.refs++
+	w.next = h.waiters[id]
+	h.waiters[id] = w
 	h.mu.Unlock()
-	var once sync.Once
-	return w.ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			w.refs--
-			if w.refs == 0 && h.waiters[id] == w {
-				delete(h.waiters, id)
-			}
-			h.mu.Unlock()
-		})
+	return w
+}
+
+// C receives a value after each [Hub.Notify] for the waiter's session (or
+// [Hub.NotifyAll]); notifications not yet received merge into one.
+func (w *Waiter) C() <-chan struct{} { return w.c }
+
+// Close ends the registration. It is idempotent.
+func (w *Waiter) Close() {
+	h := w.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w.done {
+		return
+	}
+	w.done = true
+	p := h.waiters[w.id]
+	if p == w {
+		if w.next == nil {
+			delete(h.waiters, w.id)
+		} else {
+			h.waiters[w.id] = w.next
+		}
+		return
+	}
+	for ; p != nil; p = p.next {
+		if p.next == w {
+			p.next = w.next
+			return
+		}
 	}
 }
 
-// Notify wakes every goroutine watching id. It costs a map lookup when
-// nobody watches.
+// wake leaves a wake-up in w's channel unless one is already pending.
+func (w *Waiter) wake() {
+	select {
+	case w.c <- struct{}{}:
+	default:
+	}
+}
+
+// Notify wakes every waiter of id. It costs a map lookup when nobody
+// watches.
 func (h *Hub) Notify(id string) {
 	h.mu.Lock()
-	if w := h.waiters[id]; w != nil {
-		close(w.ch)
-		delete(h.waiters, id)
+	for w := h.waiters[id]; w != nil; w = w.next {
+		w.wake()
 	}
 	h.mu.Unlock()
 }
 
-// NotifyAll wakes every watcher, for instance after a notification
+// NotifyAll wakes every waiter, for instance after a notification
 // connection was re-established and notifications may have been lost.
 func (h *Hub) NotifyAll() {
 	h.mu.Lock()
-	for id, w := range h.waiters {
-		close(w.ch)
-		delete(h.waiters, id)
+	for _, first := range h.waiters {
+		for w := first; w != nil; w = w.next {
+			w.wake()
+		}
 	}
 	h.mu.Unlock()
 }
@@ -147,7 +181,10 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 		if used.Swap(true) {
 			f = start.fresh(max(after, 0))
 		}
-		defer f.stopTimer()
+		// Registered before the first read, so that no change after it
+		// goes unnoticed.
+		f.waiter = f.hub.Watch(f.id)
+		defer f.stop()
 		for f.step(yield) {
 		}
 	}
@@ -164,15 +201,11 @@ func (f *follower) step(yield func(helix.Chunk, error) bool) bool {
 		yieldErr(yield, err)
 		return false
 	}
-	wake, release := f.hub.Watch(f.id)
 	more, done := f.readAndYield(yield)
 	if done || more {
-		release()
 		return !done
 	}
-	err := f.wait(wake)
-	release()
-	if err != nil {
+	if err := f.wait(f.waiter.C()); err != nil {
 		yieldErr(yield, err)
 		return false
 	}
@@ -190,7 +223,9 @@ type follower struct {
 	batch  int
 	poll   time.Duration
 	timer  *time.Timer
-	polled bool // the last wait ended by the poll timer
+	waiter *Waiter        // the subscription's wake-ups
+	buf    []*helix.Chunk // what one read returned, being yielded
+	polled bool           // the last wait ended by the poll timer
 }
 
 // fresh returns a copy of f's settings that starts after the given
@@ -201,7 +236,9 @@ func (f *follower) fresh(after int64) *follower {
 	return &follower{ctx: f.ctx, hub: f.hub, r: f.r, o: f.o, id: f.id, next: after, batch: f.batch, poll: f.poll}
 }
 
-func (f *follower) stopTimer() {
+// stop releases what the subscription holds: its registration and timer.
+func (f *follower) stop() {
+	f.waiter.Close()
 	if f.timer != nil {
 		f.timer.Stop()
 	}
@@ -217,12 +254,16 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 	ctx := f.ctx
 	var (
 		info   store.StreamInfo
-		chunks []helix.Chunk
+		chunks []*helix.Chunk
 		err    error
 		cached bool
 	)
+	// What was read is yielded from f.buf, emptied (so that it does not
+	// keep chunks alive while the stream idles) but kept for the next read.
+	defer func() { clear(f.buf) }()
 	if f.o.Cache != nil && !f.polled {
-		chunks, info.Status, cached = f.o.Cache.Read(f.id, f.next, f.batch)
+		chunks, info.Status, cached = f.o.Cache.Read(f.buf[:0], f.id, f.next, f.batch)
+		f.buf = chunks
 		// The cache may keep chunks and say "keep waiting", but the end of
 		// a stream is decided on the backend's word: the cache knows only
 		// this process's writes.
@@ -233,10 +274,16 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 	if !cached {
 		// Status first: every chunk appended before the stream stopped
 		// being active is visible to the read that follows.
+		var read []helix.Chunk
 		info, err = f.r.StreamInfo(ctx, f.id)
 		if err == nil {
-			chunks, err = f.r.ReadChunks(ctx, f.id, f.next, f.batch)
+			read, err = f.r.ReadChunks(ctx, f.id, f.next, f.batch)
 		}
+		chunks = f.buf[:0]
+		for i := range read {
+			chunks = append(chunks, &read[i])
+		}
+		f.buf = chunks
 	}
 	f.polled = false
 	if err != nil {
@@ -251,7 +298,7 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 			yieldErr(yield, fmt.Errorf("tail: session %q: chunk sequence %d after %d: stream out of order", f.id, chunks[i].Sequence, f.next))
 			return false, true
 		}
-		if !yield(chunks[i], nil) {
+		if !yield(*chunks[i], nil) {
 			return false, true
 		}
 		f.next = chunks[i].Sequence

@@ -132,29 +132,70 @@ func TestFollowCancelAndClose(t *testing.T) {
 
 func TestHubRelease(t *testing.T) {
 	hub := NewHub()
-	ch1, rel1 := hub.Watch("a")
-	_, rel2 := hub.Watch("a")
-	rel1()
-	rel1() // idempotent
+	w1 := hub.Watch("a")
+	w2 := hub.Watch("a")
+	w1.Close()
+	w1.Close() // idempotent
 	if !hub.Watching("a") {
 		t.Fatal("released one of two watches: nobody watching")
 	}
-	rel2()
+	w2.Close()
 	if hub.Watching("a") {
 		t.Fatal("all watches released: still watching")
 	}
-	ch3, rel3 := hub.Watch("a")
-	defer rel3()
+	w3 := hub.Watch("a")
+	defer w3.Close()
 	hub.NotifyAll()
 	select {
-	case <-ch3:
+	case <-w3.C():
 	default:
 		t.Error("NotifyAll did not wake a watcher")
 	}
 	select {
-	case <-ch1:
-		t.Error("a released, never-notified channel was closed")
+	case <-w1.C():
+		t.Error("a released watcher was woken")
 	default:
+	}
+}
+
+// TestHubWakeups: a notification sent while nobody receives is kept, later
+// ones merge into it, and each registration of a session is woken, in
+// whatever order they were made and closed.
+func TestHubWakeups(t *testing.T) {
+	hub := NewHub()
+	ws := []*Waiter{hub.Watch("a"), hub.Watch("a"), hub.Watch("a")}
+	other := hub.Watch("b")
+	defer other.Close()
+	pending := func(w *Waiter) bool {
+		select {
+		case <-w.C():
+			return true
+		default:
+			return false
+		}
+	}
+	hub.Notify("a")
+	hub.Notify("a")
+	for i, w := range ws {
+		if !pending(w) {
+			t.Errorf("waiter %d: not woken", i)
+		}
+		if pending(w) {
+			t.Errorf("waiter %d: two notifications gave two wake-ups", i)
+		}
+	}
+	if pending(other) {
+		t.Error("a notification of a woke b")
+	}
+	ws[1].Close() // from the middle of the list
+	hub.Notify("a")
+	if !pending(ws[0]) || !pending(ws[2]) || pending(ws[1]) {
+		t.Error("after closing the middle waiter: the others must wake, it must not")
+	}
+	ws[2].Close() // the head (the newest)
+	ws[0].Close()
+	if hub.Watching("a") {
+		t.Error("every waiter of a closed: still watching")
 	}
 }
 
