@@ -23,6 +23,9 @@ var (
 	// ErrUnauthorized matches 401 Unauthorized: the token is missing,
 	// invalid or expired.
 	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrForbidden matches 403 Forbidden: a WebSocket opened from a page
+	// whose origin the server does not allow.
+	ErrForbidden = errors.New("client: forbidden")
 	// ErrNotFound matches 404 Not found: the session, agent type or route
 	// does not exist, or the session belongs to another principal.
 	ErrNotFound = errors.New("client: not found")
@@ -70,6 +73,7 @@ var sentinels = []struct {
 }{
 	{ErrBadRequest, http.StatusBadRequest, ""},
 	{ErrUnauthorized, http.StatusUnauthorized, ""},
+	{ErrForbidden, http.StatusForbidden, ""},
 	{ErrNotFound, http.StatusNotFound, ""},
 	{ErrConflict, http.StatusConflict, ""},
 	{ErrAgentRunning, http.StatusConflict, "Agent already running"},

@@ -27,6 +27,9 @@ var (
 	ErrInvalidLimit = errors.New("server: invalid limit parameter")
 	// ErrUnauthorized: the request is not authenticated (401 Unauthorized).
 	ErrUnauthorized = errors.New("server: unauthorized")
+	// ErrForbidden: a browser page from an origin that is not allowed
+	// opened a WebSocket (403 Forbidden).
+	ErrForbidden = errors.New("server: origin not allowed")
 	// ErrNotFound: the resource does not exist or belongs to another
 	// principal (404 Not found).
 	ErrNotFound = errors.New("server: not found")
@@ -53,6 +56,7 @@ const (
 	bodyInvalidOffset = `{"error":"Invalid offset parameter"}`
 	bodyInvalidLimit  = `{"error":"Invalid limit parameter"}`
 	bodyUnauthorized  = `{"error":"Unauthorized"}`
+	bodyForbidden     = `{"error":"Forbidden"}`
 	bodyNotFound      = `{"error":"Not found"}`
 	bodyAgentRunning  = `{"error":"Agent already running"}`
 	bodyNotResumable  = `{"error":"Session is not resumable"}`
@@ -99,6 +103,7 @@ var statusTable = []struct {
 	{ErrInvalidLimit, http.StatusBadRequest, bodyInvalidLimit},
 	{ErrBadRequest, http.StatusBadRequest, bodyBadRequest},
 	{helix.ErrInvalidInput, http.StatusBadRequest, bodyBadRequest},
+	{ErrForbidden, http.StatusForbidden, bodyForbidden},
 	{ErrNotFound, http.StatusNotFound, bodyNotFound},
 	{store.ErrNotFound, http.StatusNotFound, bodyNotFound},
 	{helix.ErrSessionNotFound, http.StatusNotFound, bodyNotFound},

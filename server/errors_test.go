@@ -56,6 +56,7 @@ func TestStatusOf(t *testing.T) {
 		{"context.Canceled unmapped", context.Canceled, 500, `{"error":"Internal server error"}`},
 		{"helix.ErrMaxSteps unmapped", helix.ErrMaxSteps, 500, `{"error":"Internal server error"}`},
 
+		{"ErrForbidden", fmt.Errorf("ws: %w", ErrForbidden), 403, `{"error":"Forbidden"}`},
 		{"401 wins over 404", errors.Join(store.ErrNotFound, auth.ErrUnauthenticated), 401, `{"error":"Unauthorized"}`},
 		{"retry-after keeps mapping", WithRetryAfter(ErrNotFound, time.Second), 404, `{"error":"Not found"}`},
 	}
@@ -77,7 +78,7 @@ func TestStatusOf(t *testing.T) {
 func TestStatusTableBodies(t *testing.T) {
 	want := map[string]int{
 		bodyBadRequest: 400, bodyInvalidOffset: 400, bodyInvalidLimit: 400,
-		bodyUnauthorized: 401, bodyNotFound: 404, bodyAgentRunning: 409,
+		bodyUnauthorized: 401, bodyForbidden: 403, bodyNotFound: 404, bodyAgentRunning: 409,
 		bodyNotResumable: 409, bodyToolNotPend: 409, bodyTooLarge: 413,
 		bodyTooMany: 429, bodyInternal: 500, bodyUnavailable: 503,
 	}

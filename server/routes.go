@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -318,19 +319,25 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// clientOrigin returns the host of an allowed Origin header, for the
-// WebSocket origin check.
-func (s *Server) originPatterns() []string {
-	if s.corsAny {
-		return []string{"*"}
+// wsOriginAllowed reports whether a WebSocket may be opened from the
+// request's origin: no Origin header (not a browser), a page of the same
+// host (as the server sees it: behind a TLS-terminating proxy the scheme
+// is not known, so the host is compared alone), or an origin on the CORS
+// allow-list, compared whole — scheme, host and port — so that allowing
+// https://app.example does not allow http://app.example.
+func (s *Server) wsOriginAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
 	}
-	var out []string
-	for o := range s.cors {
-		if i := strings.Index(o, "://"); i >= 0 {
-			out = append(out, o[i+3:])
-		}
+	if s.corsAny || s.cors[origin] {
+		return true
 	}
-	return out
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
 }
 
 // methodLabel bounds the method label of the latency metric: net/http

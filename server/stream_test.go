@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -225,6 +226,50 @@ func TestWebSocket(t *testing.T) {
 		"Authorization": {"Bearer " + aliceKey}, "Origin": {"https://evil.example"}}})
 	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
 		t.Fatalf("foreign origin: %v %v", res, err)
+	}
+}
+
+// TestWSOrigin: which browser origins may open a WebSocket. The allow-list
+// is compared whole, so allowing an https origin does not allow the same
+// host over plain http.
+func TestWSOrigin(t *testing.T) {
+	tests := []struct {
+		name   string
+		allow  []string
+		origin string
+		host   string
+		want   bool
+	}{
+		{"no origin (not a browser)", nil, "", "api.example", true},
+		{"same host", nil, "https://api.example", "api.example", true},
+		{"same host, other case", nil, "https://API.example", "api.example", true},
+		{"same host, other port", nil, "https://api.example:8443", "api.example", false},
+		{"foreign, no list", nil, "https://evil.example", "api.example", false},
+		{"listed", []string{"https://app.example"}, "https://app.example", "api.example", true},
+		{"listed host over http", []string{"https://app.example"}, "http://app.example", "api.example", false},
+		{"listed host, other port", []string{"https://app.example"}, "https://app.example:444", "api.example", false},
+		{"any", []string{"*"}, "http://whatever.example", "api.example", true},
+		{"not a URL", nil, "null", "api.example", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{opts: func(o *Options) { o.CORSOrigins = tt.allow }})
+			r := httptest.NewRequest("GET", "/ws", nil)
+			r.Host = tt.host
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if got := h.srv.wsOriginAllowed(r); got != tt.want {
+				t.Errorf("origin %q to host %q, allow-list %v: allowed %v, want %v", tt.origin, tt.host, tt.allow, got, tt.want)
+			}
+		})
+	}
+	// Refused: 403 with the fixed body, before any upgrade.
+	h := newHarness(t, harnessConfig{opts: func(o *Options) { o.CORSOrigins = []string{"https://app.example"} }})
+	id := h.start(aliceKey, "echo")
+	r := h.doHeaders("GET", "/ws?sessionId="+id, aliceKey, nil, map[string]string{"Origin": "http://app.example"})
+	if r.status != http.StatusForbidden || r.body != bodyForbidden {
+		t.Fatalf("http origin when https is allowed: %d %s, want 403 %s", r.status, r.body, bodyForbidden)
 	}
 }
 
