@@ -1,12 +1,14 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -14,21 +16,21 @@ import (
 
 // The chunk log.
 //
-// Appends do not go to the chunks table directly. That table is clustered
-// by (session, sequence), so a group commit that appends to N live streams
-// rewrites N of its leaf pages: about one 4 KiB WAL page per chunk when
-// streams emit a chunk every few tens of milliseconds. Instead the
-// group-commit writer inserts chunks into chunk_log, a table in insertion
-// order, where a commit touches only its last page or two; and it moves a
-// stream's chunks to the chunks table in bulk (moveAt at a time, one or
-// two leaf pages), when the stream stops being active (in the same
-// transaction as that status change), and for any chunk older than
-// sweepAge. Moved rows are deleted from the log's head in bulk.
+// Appends do not go to the stream's segments (chunk_segs) directly. That
+// table is clustered by (session, sequence), so writing each append there
+// would rewrite a leaf page per live stream per group commit, and a row per
+// chunk costs SQLite far more than the chunk's bytes. Instead each group
+// commit writes one chunk_log row holding every chunk it appends, to any
+// stream (see records.go), and a stream's chunks move to chunk_segs in
+// bulk, as one segment row: moveAt at a time, when the stream stops being
+// active (in the same transaction as that status change), and for any
+// chunk older than sweepAge. Log rows whose chunks have all moved are
+// deleted from the log's head in bulk.
 //
-// So the chunks table always holds a prefix of every stream and the log
-// the rest (its "pending" chunks). The writer keeps the pending chunks in
-// memory (Store.pend), which is what lets reads find them without an index
-// on the log. That memory is authoritative while no other process has
+// So the segments always hold a prefix of every stream and the log the
+// rest (its "pending" chunks). The writer keeps the pending chunks in
+// memory (Store.pend), which is what lets reads find them without reading
+// the log. That memory is authoritative while no other process has
 // written: the writer then names itself in meta's log_owner row. A read
 // trusts the memory only if the row names its store in the read's own
 // snapshot; otherwise it scans the log, which moves keep short. A writer
@@ -37,8 +39,7 @@ import (
 // is not active has no pending chunks, so the reads that end a
 // subscription never look at the log.
 
-// moveAt pending chunks of a stream are moved to the chunks table
-// together.
+// moveAt pending chunks of a stream are moved to its segments together.
 const moveAt = 32
 
 // Every sweepEvery, chunks pending for longer than sweepAge are moved, and
@@ -49,7 +50,8 @@ const (
 	sweepAge   = 2 * time.Second
 )
 
-// pendRow is a chunk in the log, not yet in the chunks table.
+// pendRow is a chunk in the log, not yet in a segment: its sequence, the
+// id of its log row, and its JSON.
 type pendRow struct {
 	seq, id int64
 	data    []byte
@@ -80,37 +82,58 @@ func newOwnerID() string {
 // its owner, in the writer's transaction tx.
 func (s *Store) resyncLog(tx *sql.Tx) error {
 	ctx := context.Background()
-	pend := map[string]*pendEntry{}
-	rows, err := tx.QueryContext(ctx, `SELECT l.id, l.sid, l.seq, l.data, s.id FROM chunk_log l JOIN sessions s ON s.sid = l.sid
-		WHERE l.seq > (SELECT coalesce(max(c.seq), 0) FROM chunks c WHERE c.sid = l.sid) ORDER BY l.sid, l.seq`)
+	// The log's records, by stream row id, in log order.
+	bySid := map[int64][]pendRow{}
+	next := int64(1)
+	err := func() error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, data FROM chunk_log ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var data []byte
+			if err := rows.Scan(&id, &data); err != nil {
+				return err
+			}
+			next = id + 1
+			if err := decodeLog(data, func(r logRecord) bool {
+				bySid[r.sid] = append(bySid[r.sid], pendRow{seq: r.seq, id: id, data: r.data})
+				return true
+			}); err != nil {
+				return fmt.Errorf("chunk log row %d: %w", id, err)
+			}
+		}
+		return rows.Err()
+	}()
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	now := time.Now()
-	for rows.Next() {
-		var r pendRow
-		var sid int64
+	pend := map[string]*pendEntry{}
+	for sid, recs := range bySid {
 		var id string
-		if err := rows.Scan(&r.id, &sid, &r.seq, &r.data, &id); err != nil {
+		var moved int64
+		err := tx.QueryRowContext(ctx, `SELECT id, `+lastSeqOf+` FROM sessions WHERE sid = ?`, sid).Scan(&id, &moved)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // not a stream of this database's sessions
+		}
+		if err != nil {
 			return err
 		}
-		e := pend[id]
-		if e == nil {
-			e = &pendEntry{sid: sid, since: now}
+		e := &pendEntry{sid: sid, since: now}
+		for _, r := range recs {
+			// Skip what was moved, and a chunk logged twice (by two
+			// processes).
+			if r.seq <= moved || (len(e.rows) > 0 && r.seq <= e.rows[len(e.rows)-1].seq) {
+				continue
+			}
+			e.rows = append(e.rows, r)
+		}
+		if len(e.rows) > 0 {
 			pend[id] = e
 		}
-		if n := len(e.rows); n > 0 && e.rows[n-1].seq == r.seq {
-			continue // the same chunk logged twice (by two processes)
-		}
-		e.rows = append(e.rows, r)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	var next int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM chunk_log`).Scan(&next); err != nil {
-		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('log_owner', ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, s.owner); err != nil {
@@ -161,21 +184,27 @@ func (s *Store) pendingAfter(t txn, sid int64, mem []pendRow, after int64) ([]pe
 	if owner == s.owner {
 		return mem[firstAfter(mem, after):], nil
 	}
-	rows, err := t.query(`SELECT seq, data FROM chunk_log WHERE sid = ? AND seq > ? ORDER BY seq`, sid, after)
+	rows, err := t.query(`SELECT data FROM chunk_log ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []pendRow
 	for rows.Next() {
-		var r pendRow
-		if err := rows.Scan(&r.seq, &r.data); err != nil {
+		var b sql.RawBytes
+		if err := rows.Scan(&b); err != nil {
 			return nil, err
 		}
-		if n := len(out); n > 0 && out[n-1].seq == r.seq {
-			continue
+		if err := decodeLog(b, func(r logRecord) bool {
+			// In log order a stream's chunks ascend; skip one logged
+			// twice (by two processes).
+			if r.sid == sid && r.seq > after && (len(out) == 0 || r.seq > out[len(out)-1].seq) {
+				out = append(out, pendRow{seq: r.seq, data: bytes.Clone(r.data)})
+			}
+			return true
+		}); err != nil {
+			return nil, err
 		}
-		out = append(out, r)
 	}
 	return out, rows.Err()
 }
@@ -217,21 +246,52 @@ func execRows(tx *sql.Tx, stmts *[len(insRows)]*sql.Stmt, width int, rows []any)
 	return nil
 }
 
-// moveRows returns the rows (sid, seq, data) that move the stream's pending
-// chunks, those in memory (e) then those this batch appends (add), to the
-// chunks table, and the last sequence moved.
+// moveRows appends the segments (as segCols) that move the stream's
+// pending chunks, those in memory (e) then those this batch appends (add),
+// to chunk_segs, and returns them with the last sequence moved. A segment
+// holds at most segMax chunks.
 func moveRows(rows []any, e, add *pendEntry) ([]any, int64) {
-	var last int64
+	var (
+		sid, first, last int64
+		n                int
+		buf              []byte
+	)
+	end := func() {
+		if n > 0 {
+			rows = append(rows, sid, last, first, buf)
+			n, buf = 0, nil
+		}
+	}
 	for _, p := range []*pendEntry{e, add} {
 		if p == nil {
 			continue
 		}
+		sid = p.sid
 		for _, r := range p.rows {
-			rows = append(rows, p.sid, r.seq, r.data)
+			if n == segMax || (n > 0 && r.seq != last+1) {
+				end() // full, or (never expected) not consecutive
+			}
+			if n == 0 {
+				first = r.seq
+				buf = make([]byte, 0, segSize(p.rows))
+			}
+			buf = appendSegRecord(buf, r.data)
 			last = r.seq
+			n++
 		}
 	}
+	end()
 	return rows, last
+}
+
+// segSize is a guess at the size of a segment of rows: what a segMax
+// prefix of them takes, with two bytes of length each.
+func segSize(rows []pendRow) int {
+	n := 0
+	for _, r := range rows[:min(len(rows), segMax)] {
+		n += len(r.data) + 2
+	}
+	return n
 }
 
 // applyLog applies a committed batch's changes to the pending chunks and

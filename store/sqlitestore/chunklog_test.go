@@ -64,8 +64,8 @@ func checkStream(t *testing.T, s *sqlitestore.Store, id string, n int) {
 			t.Fatalf("chunk %d: sequence %d delta %q", i, c.Sequence, c.Delta)
 		}
 	}
-	// A limited read from the middle crosses from the chunks table into
-	// the log with no gap.
+	// A limited read from the middle crosses from the segments into the
+	// log with no gap.
 	if n > 3 {
 		part, err := s.ReadChunks(ctx, id, int64(n-3), 2)
 		if err != nil {
@@ -85,8 +85,9 @@ func checkStream(t *testing.T, s *sqlitestore.Store, id string, n int) {
 }
 
 // TestChunkLogMovesWhenStreamEnds: appends stay pending in the log until
-// a stream has moveAt of them; ending the stream moves the rest in the
-// same transaction, so the chunks table alone holds an ended stream.
+// a stream has moveAt of them, which move as one segment; ending the
+// stream moves the rest in the same transaction, so segments alone hold an
+// ended stream.
 func TestChunkLogMovesWhenStreamEnds(t *testing.T) {
 	ctx := context.Background()
 	s := openLogStore(t, filepath.Join(t.TempDir(), "x.db"))
@@ -95,8 +96,8 @@ func TestChunkLogMovesWhenStreamEnds(t *testing.T) {
 	if p := s.Pending("a"); p != 8 {
 		t.Fatalf("pending after 40 appends: %d, want 8 (32 moved together)", p)
 	}
-	if n, err := s.TableRows(ctx, "chunks"); err != nil || n != 32 {
-		t.Fatalf("chunks table: %d rows (%v), want 32", n, err)
+	if rows, n, err := s.Segments(ctx); err != nil || rows != 1 || n != 32 {
+		t.Fatalf("segments: %d rows of %d chunks (%v), want 1 of 32", rows, n, err)
 	}
 	checkStream(t, s, "a", 40)
 	if err := s.SetStreamStatus(ctx, "a", 0, helix.StreamEnded); err != nil {
@@ -105,8 +106,8 @@ func TestChunkLogMovesWhenStreamEnds(t *testing.T) {
 	if p := s.Pending("a"); p != 0 {
 		t.Fatalf("pending after the stream ended: %d", p)
 	}
-	if n, err := s.TableRows(ctx, "chunks"); err != nil || n != 40 {
-		t.Fatalf("chunks table after the end: %d rows (%v), want 40", n, err)
+	if rows, n, err := s.Segments(ctx); err != nil || rows != 2 || n != 40 {
+		t.Fatalf("segments after the end: %d rows of %d chunks (%v), want 2 of 40", rows, n, err)
 	}
 	checkStream(t, s, "a", 40)
 }

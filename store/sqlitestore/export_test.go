@@ -30,7 +30,13 @@ func (s *Store) Pending(id string) int {
 	return 0
 }
 
-// TableRows counts the rows of table (chunks or chunk_log).
+// Segments counts the segment rows and the chunks they hold.
+func (s *Store) Segments(ctx context.Context) (rows, chunks int, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(last_seq - first_seq + 1), 0) FROM chunk_segs`).Scan(&rows, &chunks)
+	return rows, chunks, err
+}
+
+// TableRows counts the rows of table (chunk_segs or chunk_log).
 func (s *Store) TableRows(ctx context.Context, table string) (int, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)

@@ -8,7 +8,8 @@ import (
 )
 
 // migrations are applied in order; migration i brings the schema to
-// version i+1. Never edit one that has shipped: add a new one.
+// version i+1. Never edit one that has shipped: add a new one. Those that
+// must rewrite data in Go are in goMigrations.
 var migrations = []string{
 	// 1: sessions, messages, runs, checkpoints, chunks.
 	`CREATE TABLE sessions (
@@ -67,6 +68,90 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	) WITHOUT ROWID;`,
+	// 3: chunks many to a row (see records.go): chunk_segs replaces
+	// chunks, and a chunk_log row holds a whole group commit. The data is
+	// carried over by migrateSegments.
+	`CREATE TABLE chunk_segs (
+		sid       INTEGER NOT NULL REFERENCES sessions (sid) ON DELETE CASCADE,
+		last_seq  INTEGER NOT NULL,
+		first_seq INTEGER NOT NULL,
+		data      BLOB NOT NULL,      -- the chunks first_seq..last_seq, as records
+		PRIMARY KEY (sid, last_seq)
+	) WITHOUT ROWID;`,
+}
+
+// goMigrations run, by version, after that migration's SQL in the same
+// transaction.
+var goMigrations = map[int]func(context.Context, *sql.Tx) error{3: migrateSegments}
+
+// segMax is the most chunks migrateSegments puts in one segment.
+const segMax = 64
+
+// migrateSegments carries the chunks of schema 2 over to schema 3: the
+// chunks table and the pending chunks of the per-chunk log become
+// segments of up to segMax consecutive chunks, then both old tables are
+// dropped and the log is made again in its new shape, empty.
+func migrateSegments(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO chunks (sid, seq, data)
+		SELECT sid, seq, data FROM chunk_log WHERE sid IN (SELECT sid FROM sessions)`); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT sid, seq, data FROM chunks ORDER BY sid, seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunk_segs (sid, last_seq, first_seq, data) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	var (
+		sid, first, last int64
+		n                int
+		buf              []byte
+	)
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		_, err := ins.ExecContext(ctx, sid, last, first, buf)
+		n, buf = 0, buf[:0]
+		return err
+	}
+	for rows.Next() {
+		var s, seq int64
+		var data []byte
+		if err := rows.Scan(&s, &seq, &data); err != nil {
+			return err
+		}
+		// A segment holds consecutive chunks of one stream.
+		if n > 0 && (s != sid || seq != last+1 || n == segMax) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
+			sid, first = s, seq
+		}
+		last = seq
+		buf = appendSegRecord(buf, data)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `DROP TABLE chunks;
+		DROP TABLE chunk_log;
+		CREATE TABLE chunk_log (
+			id   INTEGER PRIMARY KEY,   -- one group commit
+			data BLOB NOT NULL          -- its chunks, as records
+		);
+		DELETE FROM meta WHERE key = 'log_owner';`)
+	return err
 }
 
 // migrate applies the migrations the database lacks. Each runs in its own
@@ -103,6 +188,11 @@ func applyMigration(ctx context.Context, db *sql.DB, version int, stmt string) e
 	}
 	if _, err := tx.ExecContext(ctx, stmt); err != nil {
 		return err
+	}
+	if fn := goMigrations[version]; fn != nil {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixMilli()); err != nil {
 		return err

@@ -79,7 +79,7 @@ func (s *Store) submit(ctx context.Context, id string, w *writeOp) error {
 type writeOp struct {
 	op string
 	fn func(t txn) error
-	// drain moves the session's pending chunks to the chunks table in
+	// drain moves the session's pending chunks to its segments in
 	// the same transaction, if fn succeeds.
 	drain bool
 }

@@ -213,10 +213,12 @@ type Store struct {
 	// Statements of the group-commit writer, prepared on the write
 	// connection. insChunks[i] inserts insRows[i] chunks in one statement.
 	selStream *sql.Stmt
-	// insLog[i] logs insRows[i] chunks in one statement; movChunks[i]
-	// moves as many to the chunks table.
-	insLog    [len(insRows)]*sql.Stmt
-	movChunks [len(insRows)]*sql.Stmt
+	// insLog writes a group commit's log row; insSegs[i] writes insRows[i]
+	// segments in one statement.
+	insLog  *sql.Stmt
+	insSegs [len(insRows)]*sql.Stmt
+	// logBuf is the log row being built; the writer's.
+	logBuf []byte
 
 	// The chunk log (see chunklog.go). owner names this store in the
 	// log_owner row. pend, the pending chunks of each stream, is written
@@ -297,14 +299,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		sql  string
 	}{
 		{&s.selStream, `SELECT sid, fence, ` + lastSeqOf + ` FROM sessions WHERE id = ?`},
-		{&s.insLog[0], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[0])},
-		{&s.movChunks[0], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[0])},
-		{&s.insLog[1], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[1])},
-		{&s.movChunks[1], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[1])},
-		{&s.insLog[2], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[2])},
-		{&s.movChunks[2], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[2])},
-		{&s.insLog[3], insertRowsSQL("INSERT", "chunk_log", "id, sid, seq, data", insRows[3])},
-		{&s.movChunks[3], insertRowsSQL("INSERT OR IGNORE", "chunks", "sid, seq, data", insRows[3])},
+		{&s.insLog, `INSERT INTO chunk_log (id, data) VALUES (?, ?)`},
+		{&s.insSegs[0], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[0])},
+		{&s.insSegs[1], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[1])},
+		{&s.insSegs[2], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[2])},
+		{&s.insSegs[3], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[3])},
 	} {
 		if *p.stmt, err = w.PrepareContext(ctx, p.sql); err != nil {
 			r.Close()

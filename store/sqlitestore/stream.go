@@ -161,11 +161,14 @@ func newAppendReq(ctx context.Context, op, sessionID string, fence uint64, chunk
 }
 
 // lastSeqOf is the SQL expression for the last chunk sequence in the
-// chunks table (not counting pending chunks, see chunklog.go) of the
-// session row in scope: a seek to the end of its chunks (the primary key),
-// so that appends never rewrite the (large) session row. The sessions
+// segments (not counting pending chunks, see chunklog.go) of the session
+// row in scope: a seek to the end of its segments (the primary key), so
+// that appends never rewrite the (large) session row. The sessions
 // table's last_seq column is no longer maintained.
-const lastSeqOf = `(SELECT coalesce(max(seq), 0) FROM chunks WHERE chunks.sid = sessions.sid)`
+const lastSeqOf = `(SELECT coalesce(max(last_seq), 0) FROM chunk_segs WHERE chunk_segs.sid = sessions.sid)`
+
+// segCols are the columns a segment is inserted with, in moveRows' order.
+const segCols = "sid, last_seq, first_seq, data"
 
 // appender is the group-commit writer: it takes every queued append and
 // writes them in one transaction.
@@ -298,7 +301,8 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 		}
 		var sel *sql.Stmt
-		var rows []any // id, sid, seq, data of every chunk to log
+		// Every chunk appended goes into one log row, logID.
+		logID, logBuf := s.logNext, s.logBuf[:0]
 		// The streams appended to in this batch, as they will be once it
 		// commits: the tails the next batch starts from.
 		staged := map[string]appendState{}
@@ -337,23 +341,28 @@ func (s *Store) flush(batch []*appendReq) {
 				lb.adds[r.id] = add
 			}
 			for j, d := range r.data {
-				row := pendRow{seq: st.last + 1 + int64(j), id: s.logNext, data: d}
-				s.logNext++
+				row := pendRow{seq: st.last + 1 + int64(j), id: logID, data: d}
 				add.rows = append(add.rows, row)
-				rows = append(rows, row.id, st.sid, row.seq, d)
+				logBuf = appendLogRecord(logBuf, st.sid, row.seq, d)
 			}
 			st.last += int64(len(r.data))
 			staged[r.id] = st
 			results[i].last = st.last
 			touched = append(touched, r.id)
 		}
-		if err := execRows(tx, &s.insLog, 4, rows); err != nil {
-			return err
+		if len(logBuf) > 0 {
+			if _, err := tx.Stmt(s.insLog).Exec(logID, logBuf); err != nil {
+				return err
+			}
+			s.logNext++
+		}
+		if cap(logBuf) <= 1<<20 {
+			s.logBuf = logBuf // reused; a rare huge batch's buffer is not kept
 		}
 		// Move the streams that have enough pending chunks, that stopped
 		// being active, or (on a sweep) that waited too long.
 		sweep := now.Sub(s.lastSweep) >= s.sweepEvery
-		rows = rows[:0]
+		var rows []any // the segments, as segCols
 		s.logMu.Lock()
 		move := func(id string) {
 			if _, done := lb.moved[id]; done {
@@ -383,7 +392,7 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 		}
 		s.logMu.Unlock()
-		if err := execRows(tx, &s.movChunks, 3, rows); err != nil {
+		if err := execRows(tx, &s.insSegs, 4, rows); err != nil {
 			return err
 		}
 		if sweep && s.truncTo > s.logTrunc {
@@ -468,7 +477,7 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 	mem := s.pendingSnapshot(sessionID) // before the read's snapshot
 	var out []helix.Chunk
 	err := s.read(ctx, "read chunks", sessionID, func(t txn, sid int64) error {
-		rows, err := t.query(`SELECT seq, data FROM chunks WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?`, sid, max(after, 0), sqlLimit(limit))
+		rows, err := t.query(`SELECT first_seq, last_seq, data FROM chunk_segs WHERE sid = ? AND last_seq > ? ORDER BY last_seq`, sid, max(after, 0))
 		if err != nil {
 			return err
 		}
@@ -478,20 +487,35 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 			// a catch-up read.
 			out = make([]helix.Chunk, 0, min(limit, 16))
 		}
+		last := max(after, 0) // the last sequence read
+		full := func() bool { return limit > 0 && len(out) >= limit }
 		var b sql.RawBytes
-		for rows.Next() {
-			var seq int64
-			if err := rows.Scan(&seq, &b); err != nil {
+		for !full() && rows.Next() {
+			var first, end int64
+			if err := rows.Scan(&first, &end, &b); err != nil {
 				return err
 			}
-			if out, err = appendDecoded(out, seq, b); err != nil {
+			var derr error
+			if err := decodeSeg(b, first, end, func(seq int64, data []byte) bool {
+				if seq <= last {
+					return true // before after, or (never expected) repeated
+				}
+				if out, derr = appendDecoded(out, seq, data); derr != nil {
+					return false
+				}
+				last = seq
+				return !full()
+			}); err != nil {
 				return err
+			}
+			if derr != nil {
+				return derr
 			}
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if limit > 0 && len(out) >= limit {
+		if full() {
 			return nil
 		}
 		// Then the stream's pending chunks, which only an active stream
@@ -502,10 +526,6 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 		}
 		if status != string(helix.StreamActive) {
 			return nil
-		}
-		last := max(after, 0)
-		if n := len(out); n > 0 {
-			last = out[n-1].Sequence
 		}
 		pend, err := s.pendingAfter(t, sid, mem, last)
 		if err != nil {
