@@ -17,7 +17,7 @@ const DefaultHeartbeat = 15 * time.Second
 // RunOptions configures [Writer.Run]. The zero value is ready to use.
 type RunOptions struct {
 	// Heartbeat is how long the stream may stay idle before Run writes a
-	// ": ping" comment; the timer restarts after every write. Zero means
+	// ": ping" comment; the interval restarts after every write. Zero means
 	// DefaultHeartbeat (15 s); a negative value disables heartbeats.
 	Heartbeat time.Duration
 
@@ -59,18 +59,27 @@ func (w *Writer) Run(ctx context.Context, chunks iter.Seq2[helix.Chunk, error], 
 		hb = DefaultHeartbeat
 	}
 	// mu serialises the writes of this goroutine and of the heartbeat
-	// timer's callbacks.
+	// timer's callbacks. The timer is not reset on every write (a timer
+	// operation per chunk is measurable on a busy server): a write records
+	// its time, and a callback that finds a write within hb re-arms for
+	// the rest of the interval instead of pinging.
 	var (
-		mu      sync.Mutex
-		stopped bool
-		pingErr error
-		timer   *time.Timer
+		mu        sync.Mutex
+		stopped   bool
+		pingErr   error
+		timer     *time.Timer
+		lastWrite time.Time
 	)
 	if hb > 0 {
+		lastWrite = time.Now()
 		timer = time.AfterFunc(hb, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			if stopped || pingErr != nil {
+				return
+			}
+			if idle := time.Since(lastWrite); idle < hb {
+				timer.Reset(hb - idle)
 				return
 			}
 			if err := w.Ping(); err != nil {
@@ -80,6 +89,7 @@ func (w *Writer) Run(ctx context.Context, chunks iter.Seq2[helix.Chunk, error], 
 				}
 				return
 			}
+			lastWrite = time.Now()
 			timer.Reset(hb)
 		})
 	}
@@ -114,7 +124,7 @@ func (w *Writer) Run(ctx context.Context, chunks iter.Seq2[helix.Chunk, error], 
 			}
 			werr := w.Chunk(c)
 			if timer != nil {
-				timer.Reset(hb)
+				lastWrite = time.Now()
 			}
 			mu.Unlock()
 			if werr != nil {

@@ -223,6 +223,7 @@ type follower struct {
 	batch  int
 	poll   time.Duration
 	timer  *time.Timer
+	woke   time.Time      // the last wake-up or poll
 	waiter *Waiter        // the subscription's wake-ups
 	buf    []*helix.Chunk // what one read returned, being yielded
 	polled bool           // the last wait ended by the poll timer
@@ -316,26 +317,42 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 // wait blocks until wake fires, the poll interval passes, ctx is done or
 // the store closes; it returns the error that ends the subscription, if
 // any.
+//
+// The poll timer is not reset on every wait (a timer operation per chunk
+// is measurable on a busy server): f.woke records the last wake-up, and a
+// tick that comes less than a poll interval after it re-arms the timer
+// for the rest of the interval and goes on waiting.
 func (f *follower) wait(wake <-chan struct{}) error {
 	var tick <-chan time.Time
 	if f.poll > 0 {
 		if f.timer == nil {
 			f.timer = time.NewTimer(f.poll)
-		} else {
-			f.timer.Reset(f.poll)
+			f.woke = time.Now()
 		}
 		tick = f.timer.C
 	}
-	select {
-	case <-wake:
-	case <-tick:
-		f.polled = true
-	case <-f.ctx.Done():
-		return f.ctx.Err()
-	case <-f.o.Closed:
-		return f.o.ClosedErr
+	for {
+		select {
+		case <-wake:
+			if f.poll > 0 {
+				f.woke = time.Now()
+			}
+			return nil
+		case <-tick:
+			if quiet := time.Since(f.woke); quiet < f.poll {
+				f.timer.Reset(f.poll - quiet)
+				continue
+			}
+			f.polled = true
+			f.woke = time.Now()
+			f.timer.Reset(f.poll)
+			return nil
+		case <-f.ctx.Done():
+			return f.ctx.Err()
+		case <-f.o.Closed:
+			return f.o.ClosedErr
+		}
 	}
-	return nil
 }
 
 // yieldErr yields err with a zero chunk; kept out of line so that the
