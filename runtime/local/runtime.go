@@ -256,14 +256,21 @@ func (r *Runtime) Execute(ctx context.Context, agent *helix.Agent, in helix.Inpu
 	if err := r.register(agent); err != nil {
 		return nil, err
 	}
-	if o.sessionID == "" {
+	// A session id of our own making is new: no need to look it up (the
+	// create below refuses an existing one all the same).
+	fresh := o.sessionID == ""
+	if fresh {
 		o.sessionID = r.newID("s_")
 	}
 	var fence uint64 // issued with the session's creation, if the store can
 	var create *store.Session
-	sess, err := r.st.GetSession(ctx, o.sessionID)
+	var sess *store.Session
+	var err error
+	if !fresh {
+		sess, err = r.st.GetSession(ctx, o.sessionID)
+	}
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case fresh || errors.Is(err, store.ErrNotFound):
 		state, serr := agent.InitialState(in.State)
 		if serr != nil {
 			return nil, serr
