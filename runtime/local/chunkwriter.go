@@ -45,7 +45,12 @@ type chunkWriter struct {
 	buf      []helix.Chunk // pipeline: waiting to be sent; guarded by mu
 	busy     bool          // pipeline: a goroutine is appending; guarded by mu
 	inflight int           // queue: chunks queued, not yet answered; guarded by mu
+	slab     []helix.Chunk // queue: the rest of the block chunks are carved from; guarded by mu
 }
+
+// slabSize is how many chunks one block holds (see chunkWriter.add): a
+// block stays in memory while the store's cache holds any of its chunks.
+const slabSize = 16
 
 func newChunkWriter(ctx context.Context, st store.Store, sid string, fence uint64, log *slog.Logger) *chunkWriter {
 	w := &chunkWriter{st: st, ctx: ctx, sid: sid, fence: fence, log: log}
@@ -68,10 +73,19 @@ func (w *chunkWriter) ordered() bool { return w.queue != nil }
 func (w *chunkWriter) add(c helix.Chunk) {
 	switch {
 	case w.queue != nil:
+		// The store keeps the chunk (it owns what it is given): chunks
+		// are carved from a block of slabSize, one allocation per block
+		// instead of one per chunk.
 		w.mu.Lock()
 		w.inflight++
+		if len(w.slab) == 0 {
+			w.slab = make([]helix.Chunk, slabSize)
+		}
+		one := w.slab[:1:1]
+		w.slab = w.slab[1:]
 		w.mu.Unlock()
-		w.queue.QueueChunks(w.ctx, w.sid, w.fence, []helix.Chunk{c}, w.queued)
+		one[0] = c
+		w.queue.QueueChunks(w.ctx, w.sid, w.fence, one, w.queued)
 	case w.pipeline:
 		w.mu.Lock()
 		w.buf = append(w.buf, c)

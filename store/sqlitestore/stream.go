@@ -29,6 +29,8 @@ type appendReq struct {
 	// write, if set, makes this a general write (see Store.write) instead
 	// of an append: it runs in the group commit under its own savepoint.
 	write *writeOp
+	// one backs data for a single chunk, the usual append.
+	one [1][]byte
 }
 
 // appendRes is the outcome of an appendReq: the last sequence assigned.
@@ -147,7 +149,12 @@ func (s *Store) QueueChunks(ctx context.Context, sessionID string, fence uint64,
 
 // newAppendReq encodes chunks for the group commit.
 func newAppendReq(ctx context.Context, op, sessionID string, fence uint64, chunks []helix.Chunk) (*appendReq, error) {
-	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, data: make([][]byte, len(chunks)), chunks: chunks}
+	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, chunks: chunks}
+	if len(chunks) == 1 {
+		req.data = req.one[:]
+	} else {
+		req.data = make([][]byte, len(chunks))
+	}
 	for i := range chunks {
 		c := chunks[i]
 		c.Sequence = 0 // stored in its own column
