@@ -143,7 +143,6 @@ func (s *Store) resyncLog(tx *sql.Tx) error {
 	s.pend = pend
 	s.logMu.Unlock()
 	s.logNext = next
-	s.truncTo = 0 // known again once this batch commits
 	return nil
 }
 
@@ -325,12 +324,17 @@ func (s *Store) applyLog(b *logBatch, now time.Time) {
 	if b.trunc > 0 {
 		s.logTrunc = b.trunc
 	}
-	// Every row below the oldest pending one has been moved.
-	truncTo := s.logNext - 1
+}
+
+// movedBelow returns the id of the newest log row below before whose
+// chunks have all moved: every row below the oldest pending chunk's. The
+// caller holds logMu.
+func (s *Store) movedBelow(before int64) int64 {
+	upto := before - 1
 	for _, e := range s.pend {
 		if len(e.rows) > 0 {
-			truncTo = min(truncTo, e.rows[0].id-1)
+			upto = min(upto, e.rows[0].id-1)
 		}
 	}
-	s.truncTo = truncTo
+	return upto
 }

@@ -71,13 +71,18 @@ var migrations = []string{
 	// 3: chunks many to a row (see records.go): chunk_segs replaces
 	// chunks, and a chunk_log row holds a whole group commit. The data is
 	// carried over by migrateSegments.
+	//
+	// A rowid table with an index, not a WITHOUT ROWID table clustered by
+	// (sid, last_seq): a segment is kilobytes, and large rows in a
+	// clustered b-tree cost a lot to insert among others.
 	`CREATE TABLE chunk_segs (
+		id        INTEGER PRIMARY KEY,
 		sid       INTEGER NOT NULL REFERENCES sessions (sid) ON DELETE CASCADE,
 		last_seq  INTEGER NOT NULL,
 		first_seq INTEGER NOT NULL,
-		data      BLOB NOT NULL,      -- the chunks first_seq..last_seq, as records
-		PRIMARY KEY (sid, last_seq)
-	) WITHOUT ROWID;`,
+		data      BLOB NOT NULL      -- the chunks first_seq..last_seq, as records
+	);
+	CREATE UNIQUE INDEX chunk_segs_by_stream ON chunk_segs (sid, last_seq, first_seq);`,
 }
 
 // goMigrations run, by version, after that migration's SQL in the same

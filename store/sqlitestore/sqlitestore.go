@@ -217,8 +217,10 @@ type Store struct {
 	// segments in one statement.
 	insLog  *sql.Stmt
 	insSegs [len(insRows)]*sql.Stmt
-	// logBuf is the log row being built; the writer's.
-	logBuf []byte
+	// logBuf is the log row being built, and scratch what else a flush
+	// builds; the writer's.
+	logBuf  []byte
+	scratch flushScratch
 
 	// The chunk log (see chunklog.go). owner names this store in the
 	// log_owner row. pend, the pending chunks of each stream, is written
@@ -229,7 +231,6 @@ type Store struct {
 	pend      map[string]*pendEntry
 	logNext   int64     // the next log row id
 	logTrunc  int64     // log rows up to this id are deleted
-	truncTo   int64     // log rows up to this id are moved: may be deleted
 	lastSweep time.Time // the last sweep of old pending chunks
 	// sweepEvery and sweepAge are the constants of the same names;
 	// guarded by wmu.
@@ -293,7 +294,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 	s := &Store{o: o, w: w, r: r, ws: newStmts(w, true), rs: newStmts(r, false), hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1,
-		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge}
+		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge, scratch: newFlushScratch()}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string

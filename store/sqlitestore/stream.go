@@ -251,11 +251,32 @@ const maxTails = 1 << 16
 // statement execution costs far more than a row.
 var insRows = [...]int{64, 16, 4, 1}
 
+// flushScratch is what a flush builds, kept between flushes so that its
+// maps and slices are not made again for every group commit.
+type flushScratch struct {
+	results []appendRes
+	touched []string
+	staged  map[string]appendState
+	lb      logBatch
+}
+
+func newFlushScratch() flushScratch {
+	return flushScratch{staged: map[string]appendState{}, lb: logBatch{adds: map[string]*pendEntry{}, moved: map[string]int64{}}}
+}
+
 // flush writes a batch of appends in one transaction and answers each.
 func (s *Store) flush(batch []*appendReq) {
-	results := make([]appendRes, len(batch))
-	touched := make([]string, 0, len(batch))
-	lb := &logBatch{adds: map[string]*pendEntry{}, moved: map[string]int64{}}
+	// The batch's scratch space is the writer's, reused (cleared) by
+	// every batch.
+	sc := &s.scratch
+	sc.results = append(sc.results[:0], make([]appendRes, len(batch))...)
+	results := sc.results
+	touched := sc.touched[:0]
+	clear(sc.lb.adds)
+	clear(sc.lb.moved)
+	clear(sc.staged)
+	lb := &sc.lb
+	lb.trunc = 0
 	now := time.Now()
 	err := func() error {
 		ctx := context.Background()
@@ -312,7 +333,7 @@ func (s *Store) flush(batch []*appendReq) {
 		logID, logBuf := s.logNext, s.logBuf[:0]
 		// The streams appended to in this batch, as they will be once it
 		// commits: the tails the next batch starts from.
-		staged := map[string]appendState{}
+		staged := sc.staged
 		for i, r := range batch {
 			if r.write != nil {
 				continue
@@ -402,11 +423,19 @@ func (s *Store) flush(batch []*appendReq) {
 		if err := execRows(tx, &s.insSegs, 4, rows); err != nil {
 			return err
 		}
-		if sweep && s.truncTo > s.logTrunc {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM chunk_log WHERE id <= ?`, s.truncTo); err != nil {
-				return err
+		if sweep {
+			// The log rows before this batch's whose chunks have all
+			// moved (by the last commit: this batch's moves apply after
+			// it) are deleted.
+			s.logMu.Lock()
+			upto := s.movedBelow(logID)
+			s.logMu.Unlock()
+			if upto > s.logTrunc {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM chunk_log WHERE id <= ?`, upto); err != nil {
+					return err
+				}
+				lb.trunc = upto
 			}
-			lb.trunc = s.truncTo
 		}
 		if err := tx.Commit(); err != nil {
 			return err
@@ -469,6 +498,8 @@ func (s *Store) flush(batch []*appendReq) {
 			s.hub.Notify(id)
 		}
 	}
+	clear(results) // no error kept alive until the next batch
+	sc.touched = touched[:0]
 }
 
 func pendLen(e *pendEntry) int {
