@@ -132,7 +132,8 @@ func (h *Hub) Watching(id string) bool {
 }
 
 // Reader is what Follow needs of a backend: its own ReadChunks and
-// StreamInfo.
+// StreamInfo. StreamInfo's status and last sequence must be one snapshot:
+// Follow reads nothing when the last sequence is one it has yielded.
 type Reader interface {
 	ReadChunks(ctx context.Context, sessionID string, after int64, limit int) ([]helix.Chunk, error)
 	StreamInfo(ctx context.Context, sessionID string) (store.StreamInfo, error)
@@ -277,7 +278,9 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 		// being active is visible to the read that follows.
 		var read []helix.Chunk
 		info, err = f.r.StreamInfo(ctx, f.id)
-		if err == nil {
+		if err == nil && info.LastSequence > f.next {
+			// (Nothing to read otherwise: the usual end of a stream
+			// costs one read, not two.)
 			read, err = f.r.ReadChunks(ctx, f.id, f.next, f.batch)
 		}
 		chunks = f.buf[:0]

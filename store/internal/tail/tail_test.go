@@ -20,11 +20,13 @@ type fake struct {
 	mu     sync.Mutex
 	chunks []helix.Chunk
 	status helix.StreamStatus
+	reads  int // ReadChunks calls
 }
 
 func (f *fake) ReadChunks(_ context.Context, _ string, after int64, limit int) ([]helix.Chunk, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	var out []helix.Chunk
 	for _, c := range f.chunks {
 		if c.Sequence > after && len(out) < limit {
@@ -216,5 +218,32 @@ func TestFollowIteratesAgain(t *testing.T) {
 		if len(got) != 4 || got[0] != 3 || got[3] != 6 {
 			t.Fatalf("round %d: got sequences %v, want 3..6", round, got)
 		}
+	}
+}
+
+// TestFollowSkipsEmptyReads: when StreamInfo shows nothing after what was
+// yielded, Follow does not read the chunks: a subscription from the end of
+// an ended stream, or a poll of a quiet one, costs one StreamInfo.
+func TestFollowSkipsEmptyReads(t *testing.T) {
+	f := &fake{status: helix.StreamEnded}
+	f.append(3)
+	n := 0
+	for _, err := range Follow(t.Context(), f, NewHub(), "s", 3, Options{Poll: -1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 0 || f.reads != 0 {
+		t.Fatalf("from the end of an ended stream: %d chunks, %d ReadChunks calls; want none", n, f.reads)
+	}
+	for _, err := range Follow(t.Context(), f, NewHub(), "s", 1, Options{Poll: -1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 || f.reads != 1 {
+		t.Fatalf("from sequence 1: %d chunks, %d ReadChunks calls; want 2 and 1", n, f.reads)
 	}
 }
