@@ -70,7 +70,8 @@ var migrations = []string{
 	) WITHOUT ROWID;`,
 	// 3: chunks many to a row (see records.go): chunk_segs replaces
 	// chunks, and a chunk_log row holds a whole group commit. The data is
-	// carried over by migrateSegments.
+	// carried over by migrateSegments. The sessions table loses last_seq,
+	// which version 2 stopped maintaining.
 	//
 	// A rowid table with an index, not a WITHOUT ROWID table clustered by
 	// (sid, last_seq): a segment is kilobytes, and large rows in a
@@ -82,7 +83,8 @@ var migrations = []string{
 		first_seq INTEGER NOT NULL,
 		data      BLOB NOT NULL      -- the chunks first_seq..last_seq, as records
 	);
-	CREATE UNIQUE INDEX chunk_segs_by_stream ON chunk_segs (sid, last_seq, first_seq);`,
+	CREATE UNIQUE INDEX chunk_segs_by_stream ON chunk_segs (sid, last_seq, first_seq);
+	ALTER TABLE sessions DROP COLUMN last_seq; -- unused since the chunk log`,
 }
 
 // goMigrations run, by version, after that migration's SQL in the same

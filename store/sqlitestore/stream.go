@@ -170,8 +170,7 @@ func newAppendReq(ctx context.Context, op, sessionID string, fence uint64, chunk
 // lastSeqOf is the SQL expression for the last chunk sequence in the
 // segments (not counting pending chunks, see chunklog.go) of the session
 // row in scope: a seek to the end of its segments (the primary key), so
-// that appends never rewrite the (large) session row. The sessions
-// table's last_seq column is no longer maintained.
+// that appends never rewrite the (large) session row.
 const lastSeqOf = `(SELECT coalesce(max(last_seq), 0) FROM chunk_segs WHERE chunk_segs.sid = sessions.sid)`
 
 // segCols are the columns a segment is inserted with, in moveRows' order.
