@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 
+	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/config"
 	"github.com/helix-agents/helix-go/llm"
 	"github.com/helix-agents/helix-go/llm/models"
+	"github.com/helix-agents/helix-go/runtime/local"
 	"github.com/helix-agents/helix-go/store"
 	_ "github.com/helix-agents/helix-go/store/memstore"    // memory://
 	_ "github.com/helix-agents/helix-go/store/pgstore"     // postgres://, postgresql://
@@ -350,4 +352,54 @@ func buildAgents(ctx context.Context, f *config.File, modelSpec string, ms *mode
 		return nil, usageError{err}
 	}
 	return agents, nil
+}
+
+// loaded is what run and serve load from the configuration: the file, the
+// models its agents use and the agents built on them.
+type loaded struct {
+	file   *config.File
+	models *modelSet
+	agents *config.Agents
+}
+
+// loadAgents reads the configuration at path (see loadConfig) and builds
+// its agents, on modelSpec for those that name no model. The caller closes
+// l.agents.
+func loadAgents(ctx context.Context, c *cli, path, modelSpec string) (*loaded, error) {
+	file, err := loadConfig(path, c.stderr)
+	if err != nil {
+		return nil, err
+	}
+	ms := newModelSet(c.env)
+	agents, err := buildAgents(ctx, file, modelSpec, ms)
+	if err != nil {
+		return nil, err
+	}
+	return &loaded{file: file, models: ms, agents: agents}, nil
+}
+
+// openRuntime opens the store at storeURL and a local runtime over it
+// with l's agents; o's Store and Agents are set here. stop stops the
+// runtime (within shutdownGrace) and closes the store.
+func openRuntime(ctx context.Context, l *loaded, storeURL string, o local.Options) (rt *local.Runtime, stop func(), err error) {
+	st, err := openStore(ctx, storeURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := &helix.Registry{}
+	if err := l.agents.Register(reg); err != nil {
+		_ = st.Close()
+		return nil, nil, err
+	}
+	o.Store, o.Agents = st, reg
+	if rt, err = local.New(o); err != nil {
+		_ = st.Close()
+		return nil, nil, err
+	}
+	return rt, func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		_ = rt.Close(cctx)
+		_ = st.Close()
+	}, nil
 }

@@ -58,42 +58,24 @@ continues it later and "helix sessions" shows it.`)
 	}
 	log := newLogger(c.stderr, o.logLevel, "text", nil)
 
-	file, err := loadConfig(o.configPath, c.stderr)
+	l, err := loadAgents(ctx, c, o.configPath, o.model)
 	if err != nil {
 		return err
 	}
-	ms := newModelSet(c.env)
-	agents, err := buildAgents(ctx, file, o.model, ms)
-	if err != nil {
-		return err
-	}
-	defer agents.Close()
-	agent := agents.Get(agentName)
+	defer l.agents.Close()
+	agent := l.agents.Get(agentName)
 	if agent == nil {
-		return usagef("run: unknown agent %q (agents: %s)", agentName, strings.Join(agents.Names(), ", "))
+		return usagef("run: unknown agent %q (agents: %s)", agentName, strings.Join(l.agents.Names(), ", "))
 	}
-	if err := ms.missingKey(agentModelSpec(file, agentName, o.model)); err != nil {
+	if err := l.models.missingKey(agentModelSpec(l.file, agentName, o.model)); err != nil {
 		return usageError{errors.New(missingKeyHint(err))}
 	}
-
-	st, err := openStore(ctx, o.storeURL)
+	// The store is opened only once the agent is known to exist.
+	rt, closeRT, err := openRuntime(ctx, l, o.storeURL, local.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	reg := &helix.Registry{}
-	if err := agents.Register(reg); err != nil {
-		return err
-	}
-	rt, err := local.New(local.Options{Store: st, Agents: reg, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-		defer cancel()
-		_ = rt.Close(cctx)
-	}()
+	defer closeRT()
 
 	opts := []local.ExecuteOption{local.WithPrincipal(localPrincipal)}
 	if o.session != "" {

@@ -252,41 +252,21 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 	log := newLogger(c.stderr, o.logLevel, o.logFormat, as.secrets)
 	redis.SetLogger(redisLogger{log: log})
 
-	file, err := loadConfig(o.configPath, c.stderr)
+	l, err := loadAgents(ctx, c, o.configPath, o.model)
 	if err != nil {
 		return err
 	}
-	ms := newModelSet(c.env)
-	agents, err := buildAgents(ctx, file, o.model, ms)
-	if err != nil {
-		return err
-	}
-	defer agents.Close()
-
-	st, err := openStore(ctx, o.storeURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
-	reg := &helix.Registry{}
-	if err := agents.Register(reg); err != nil {
-		return err
-	}
+	defer l.agents.Close()
 	metrics := server.NewMetrics(nil)
-	rt, err := local.New(local.Options{Store: st, Agents: reg, Logger: log, Hooks: []helix.Hooks{metrics.Hooks()},
+	rt, closeRT, err := openRuntime(ctx, l, o.storeURL, local.Options{Logger: log, Hooks: []helix.Hooks{metrics.Hooks()},
 		ScrubToolError: redact.StringFunc(redact.Options{Secrets: as.secrets})})
 	if err != nil {
 		return err
 	}
 	// Stop the runtime on every path; after a clean shutdown this is a no-op.
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-		defer cancel()
-		_ = rt.Close(cctx)
-	}()
+	defer closeRT()
 
-	names := agents.Names()
+	names := l.agents.Names()
 	if len(names) == 0 {
 		return usagef("the configuration declares no agent")
 	}
@@ -356,7 +336,7 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 	}
 
 	printBanner(c.stdout, ln.Addr().String(), names, defaultAgent, as, o)
-	for _, line := range ms.missingKeys() {
+	for _, line := range l.models.missingKeys() {
 		fmt.Fprintln(c.stderr, "Warning: "+line+".")
 	}
 	log.Info("helix serving", "addr", ln.Addr().String(), "store", redact.String(o.storeURL), "agents", names)
