@@ -71,7 +71,13 @@ type Part struct {
 	Signature string `json:"signature,omitempty"`
 	// Redacted marks a thinking block the provider encrypted: Text is empty
 	// and Signature holds the opaque data to send back.
-	Redacted   bool        `json:"redacted,omitempty"`
+	Redacted bool `json:"redacted,omitempty"`
+	// Provider names the adapter whose model signed the thinking block
+	// (its [APIError.Provider], such as "anthropic" or "gemini"). An
+	// adapter sends back only its own signatures (and untagged ones, from
+	// before the tag existed): another provider's would be refused, so a
+	// session can switch models.
+	Provider   string      `json:"provider,omitempty"`
 	ToolCall   *ToolCall   `json:"toolCall,omitempty"`
 	ToolResult *ToolResult `json:"toolResult,omitempty"`
 	File       *File       `json:"file,omitempty"`
@@ -264,8 +270,9 @@ const (
 	EventTextDelta EventType = iota + 1
 	// EventThinkingDelta carries Text, a piece of reasoning.
 	EventThinkingDelta
-	// EventThinkingEnd closes a reasoning block; Signature may be set, and
-	// Redacted marks an encrypted block whose data is in Signature.
+	// EventThinkingEnd closes a reasoning block; Signature may be set
+	// (with Provider, the adapter that got it), and Redacted marks an
+	// encrypted block whose data is in Signature.
 	EventThinkingEnd
 	// EventToolCallStart announces a tool call: ToolCall.ID and ToolCall.Name.
 	EventToolCallStart
@@ -292,11 +299,13 @@ const (
 	FinishOther         FinishReason = "other"
 )
 
-// Event is one element of a model's streamed answer.
+// Event is one element of a model's streamed answer. Provider is set with
+// Signature (see [Part.Provider]).
 type Event struct {
 	Type         EventType
 	Text         string
 	Signature    string
+	Provider     string
 	Redacted     bool
 	ToolCall     ToolCall
 	ArgsDelta    string

@@ -234,6 +234,9 @@ func assistantBlocks(parts []llm.Part) ([]sdk.ContentBlockParamUnion, error) {
 		switch p.Type {
 		case llm.PartThinking:
 			switch {
+			case p.Provider != "" && p.Provider != provider:
+				// Signed by another provider's model: Anthropic would
+				// refuse the signature, so the block is not sent.
 			case p.Redacted:
 				if p.Signature != "" {
 					thinking = append(thinking, sdk.NewRedactedThinkingBlock(p.Signature))

@@ -101,9 +101,10 @@ func TestParams(t *testing.T) {
 				user,
 				{Role: llm.RoleAssistant, Parts: []llm.Part{
 					llm.TextPart("Checking."),
-					{Type: llm.PartThinking, Text: "The user wants weather.", Signature: "EqQBCgIYAh"},
-					{Type: llm.PartThinking, Redacted: true, Signature: "EmwKAhgBEgy3va3pzix"},
+					{Type: llm.PartThinking, Text: "The user wants weather.", Signature: "EqQBCgIYAh", Provider: "anthropic"},
+					{Type: llm.PartThinking, Redacted: true, Signature: "EmwKAhgBEgy3va3pzix"}, // untagged: stored before tags
 					{Type: llm.PartThinking, Text: "unsigned, from another provider"},
+					{Type: llm.PartThinking, Text: "signed by Gemini", Signature: "c2lnbmF0dXJlLTE=", Provider: "gemini"},
 					call("toolu_1", `{"city":"Paris"}`),
 				}},
 				result("toolu_1", `"sunny"`, false),

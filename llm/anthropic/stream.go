@@ -225,9 +225,9 @@ func (d *decoder) stopBlock(ev *sdk.MessageStreamEventUnion) error {
 	d.closed[i] = true
 	switch b.kind {
 	case blockThinking:
-		d.emit(llm.Event{Type: llm.EventThinkingEnd, Signature: b.signature.String()})
+		d.emit(llm.Event{Type: llm.EventThinkingEnd, Signature: b.signature.String(), Provider: signer(b.signature.Len())})
 	case blockRedacted:
-		d.emit(llm.Event{Type: llm.EventThinkingEnd, Redacted: true, Signature: b.signature.String()})
+		d.emit(llm.Event{Type: llm.EventThinkingEnd, Redacted: true, Signature: b.signature.String(), Provider: signer(b.signature.Len())})
 	case blockToolUse:
 		args := llm.NormalizeArguments(b.args.String())
 		if !b.gotArgs && b.input != "" && json.Valid([]byte(b.input)) {
@@ -265,4 +265,13 @@ func finishReason(stop string) llm.FinishReason {
 		return llm.FinishContentFilter
 	}
 	return llm.FinishOther
+}
+
+// signer is the Provider of a thinking block whose signature is n bytes
+// long: this adapter's, if it is signed at all.
+func signer(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return provider
 }

@@ -224,9 +224,9 @@ func TestStreamEvents(t *testing.T) {
 				`{"type":"content_block_stop","index":2}`,
 				msgDelta("end_turn", 9), msgStop),
 			want: []llm.Event{
-				{Type: llm.EventThinkingEnd, Redacted: true, Signature: "EmwKAhgBEgy3va3pzix"},
+				{Type: llm.EventThinkingEnd, Redacted: true, Signature: "EmwKAhgBEgy3va3pzix", Provider: "anthropic"},
 				{Type: llm.EventThinkingDelta, Text: "hmm"},
-				{Type: llm.EventThinkingEnd, Signature: "c2ln"},
+				{Type: llm.EventThinkingEnd, Signature: "c2ln", Provider: "anthropic"},
 				text("ok"), usage(10, 9), finish(llm.FinishStop),
 			},
 		},

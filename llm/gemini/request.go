@@ -151,8 +151,9 @@ func modelContent(msg llm.Message, names map[string]string) (*genai.Content, err
 		switch p.Type {
 		case llm.PartThinking:
 			// Thought summaries are not sent back; signatures are, on a
-			// content part (see place).
-			if p.Signature != "" {
+			// content part (see place), unless another provider's model
+			// made them (Gemini would refuse them).
+			if p.Signature != "" && (p.Provider == "" || p.Provider == provider) {
 				if s, err := base64.StdEncoding.DecodeString(p.Signature); err == nil {
 					sigs = append(sigs, signature{at: len(c.Parts), sig: s})
 				}

@@ -65,6 +65,19 @@ func TestRequestMapping(t *testing.T) {
 			},
 		},
 		{
+			name: "another provider's signature is not sent; Gemini's own and untagged ones are",
+			req: &llm.Request{Messages: []llm.Message{
+				llm.UserMessage("hi"),
+				{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartThinking, Text: "Claude thinks.", Signature: sig2, Provider: "anthropic"}, llm.TextPart("Hello.")}},
+				{Role: llm.RoleAssistant, Parts: []llm.Part{{Type: llm.PartThinking, Signature: sig, Provider: "gemini"}, llm.TextPart("Again.")}},
+				llm.UserMessage("again"),
+			}},
+			want: map[string]string{
+				"contents.1": `{"role":"model","parts":[{"text":"Hello."}]}`,
+				"contents.2": `{"role":"model","parts":[{"text":"Again.","thoughtSignature":"` + sig + `"}]}`,
+			},
+		},
+		{
 			name: "a trailing signature goes to the part before it; thinking text is dropped",
 			req: &llm.Request{Messages: []llm.Message{
 				llm.UserMessage("hi"),

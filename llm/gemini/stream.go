@@ -84,7 +84,7 @@ func (d *decoder) part(evs []llm.Event, p *genai.Part) ([]llm.Event, error) {
 			d.thinking = true
 		}
 		if sig != "" {
-			evs = append(evs, llm.Event{Type: llm.EventThinkingEnd, Signature: sig})
+			evs = append(evs, llm.Event{Type: llm.EventThinkingEnd, Signature: sig, Provider: provider})
 			d.thinking = false
 		}
 		return evs, nil
@@ -93,7 +93,11 @@ func (d *decoder) part(evs []llm.Event, p *genai.Part) ([]llm.Event, error) {
 	// A signature on an output part is kept as a thinking block (possibly
 	// without text) that ends just before the part.
 	if sig != "" || (output && d.thinking) {
-		evs = append(evs, llm.Event{Type: llm.EventThinkingEnd, Signature: sig})
+		ev := llm.Event{Type: llm.EventThinkingEnd, Signature: sig}
+		if sig != "" {
+			ev.Provider = provider
+		}
+		evs = append(evs, ev)
 		d.thinking = false
 	}
 	switch {

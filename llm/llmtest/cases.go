@@ -224,6 +224,9 @@ func Cases() []Case {
 					if h.Caps.ThinkingSignature && a.Signature == "" {
 						t.Errorf("thinking block has no signature")
 					}
+					if a.Signature != "" && a.SignatureProvider != h.Provider {
+						t.Errorf("signature tagged with provider %q, want %q (the adapter's own)", a.SignatureProvider, h.Provider)
+					}
 				}
 				if h.Caps.ReasoningTokens && a.Usage.ReasoningTokens <= 0 {
 					t.Errorf("usage %+v reports no reasoning tokens", a.Usage)

@@ -141,9 +141,11 @@ type Answer struct {
 	Thinking     string
 	ThinkingEnds int
 	Signature    string
-	ToolCalls    []llm.ToolCall
-	Usage        llm.Usage
-	Finish       llm.FinishReason
+	// SignatureProvider is the Provider of the event that carried Signature.
+	SignatureProvider string
+	ToolCalls         []llm.ToolCall
+	Usage             llm.Usage
+	Finish            llm.FinishReason
 	// Message is the assistant message to send back on the next turn.
 	Message llm.Message
 }
@@ -164,9 +166,9 @@ func (c *Call) Answer() Answer {
 		case llm.EventThinkingEnd:
 			a.ThinkingEnds++
 			if ev.Signature != "" {
-				a.Signature = ev.Signature
+				a.Signature, a.SignatureProvider = ev.Signature, ev.Provider
 			}
-			a.Message.Parts = append(a.Message.Parts, llm.Part{Type: llm.PartThinking, Text: thinking.String(), Signature: ev.Signature, Redacted: ev.Redacted})
+			a.Message.Parts = append(a.Message.Parts, llm.Part{Type: llm.PartThinking, Text: thinking.String(), Signature: ev.Signature, Provider: ev.Provider, Redacted: ev.Redacted})
 			thinking.Reset()
 		case llm.EventToolCall:
 			a.ToolCalls = append(a.ToolCalls, ev.ToolCall)

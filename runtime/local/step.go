@@ -118,7 +118,7 @@ func (e *execution) callModel(req *llm.Request) (llm.Message, llm.Usage, error) 
 			thinking.WriteString(ev.Text)
 			e.emit(helix.Chunk{Type: helix.ChunkThinking, Content: ev.Text})
 		case llm.EventThinkingEnd:
-			parts = append(parts, llm.Part{Type: llm.PartThinking, Text: thinking.String(), Signature: ev.Signature, Redacted: ev.Redacted})
+			parts = append(parts, llm.Part{Type: llm.PartThinking, Text: thinking.String(), Signature: ev.Signature, Provider: ev.Provider, Redacted: ev.Redacted})
 			e.emit(helix.Chunk{Type: helix.ChunkThinking, Content: thinking.String(), IsComplete: true})
 			thinking.Reset()
 		case llm.EventToolCallStart:
