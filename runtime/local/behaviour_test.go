@@ -16,6 +16,7 @@ import (
 	"github.com/helix-agents/helix-go/llm"
 	"github.com/helix-agents/helix-go/llm/scripted"
 	"github.com/helix-agents/helix-go/runtime/local"
+	"github.com/helix-agents/helix-go/store"
 	"github.com/helix-agents/helix-go/store/memstore"
 )
 
@@ -406,4 +407,70 @@ func BenchmarkStep(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/step")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/step")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/n, "B/step")
+}
+
+// windingDown is a store whose first SetStreamStatus to a status other
+// than active (a run's end) holds the run's goroutine right after the
+// status is set: the run has ended in the store but its execution has not
+// yet let go of the session.
+type windingDown struct {
+	store.Store
+	once    sync.Once
+	ended   chan struct{} // closed when the run's end is stored
+	release chan struct{} // the test closes it to let the run go on
+}
+
+func (w *windingDown) SetStreamStatus(ctx context.Context, id string, fence uint64, status helix.StreamStatus) error {
+	err := w.Store.SetStreamStatus(ctx, id, fence, status)
+	if status != helix.StreamActive {
+		w.once.Do(func() {
+			close(w.ended)
+			<-w.release
+		})
+	}
+	return err
+}
+
+// TestAnswerWhileRunWindsDown: an approval given as soon as the suspended
+// run's end is stored, while its execution is still letting go of the
+// session, resumes the run (it waits for the execution) instead of
+// recording the answer and resuming nothing.
+func TestAnswerWhileRunWindsDown(t *testing.T) {
+	w := &windingDown{Store: memstore.New(), ended: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(w.release) }) }
+	e := newEnv(t, func(o *local.Options) { o.Store = w })
+	t.Cleanup(release) // before the runtime closes (cleanups run last first)
+	a := agentWith(t, helix.AgentConfig{Name: "janitor", Tools: []*helix.Tool{deleteTool},
+		Model: script(t, `{"turns":[{"toolCalls":[{"name":"delete_file","arguments":{"path":"/x"}}]},{"text":"done"}]}`)})
+	h, err := e.rt.Execute(t.Context(), a, helix.Input{Message: "go"}, local.WithSessionID("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-w.ended
+	st, err := e.rt.Status(t.Context(), "s1")
+	if err != nil || st.Status != helix.StatusSuspendedApproval || len(st.Pending) != 1 {
+		t.Fatalf("status while the run winds down: %+v, %v", st, err)
+	}
+	type answer struct {
+		h   *local.Handle
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		hh, err := e.rt.SubmitToolResult(t.Context(), "s1", helix.ToolSubmission{Kind: helix.SubmitApproval, ToolCallID: st.Pending[0].ToolCallID, Approved: true})
+		got <- answer{hh, err}
+	}()
+	select {
+	case a := <-got:
+		t.Fatalf("the answer returned (%v, %v) before the ending run let go of the session", a.h, a.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	e.wait(h)
+	a2 := <-got
+	if a2.err != nil || a2.h == nil {
+		t.Fatalf("SubmitToolResult = %v, %v; want the resumed run", a2.h, a2.err)
+	}
+	wantStatus(t, e.wait(a2.h), helix.StatusCompleted)
 }

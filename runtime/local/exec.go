@@ -63,13 +63,32 @@ type execution struct {
 
 func (r *Runtime) prepare(ctx context.Context, agent *helix.Agent, sess *store.Session, spec startSpec) (*execution, error) {
 	r.mu.Lock()
-	if r.closed {
+	for {
+		if r.closed {
+			r.mu.Unlock()
+			return nil, errors.New("local: runtime is closed")
+		}
+		prev, busy := r.active[sess.ID]
+		if !busy {
+			break
+		}
+		prevRun := prev.runID
 		r.mu.Unlock()
-		return nil, errors.New("local: runtime is closed")
-	}
-	if _, busy := r.active[sess.ID]; busy {
-		r.mu.Unlock()
-		return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrAlreadyRunning)
+		// A run that has ended (the session read from the store says
+		// so: it is not running, and that run is its current one) may
+		// still be winding down here, storing its last chunks. A start
+		// or resume right after its end, as when a client answers an
+		// approval as soon as it sees the run_end, waits for it instead
+		// of failing.
+		if sess.Status == helix.StatusRunning || prevRun != sess.CurrentRunID {
+			return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrAlreadyRunning)
+		}
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		r.mu.Lock()
 	}
 	ar := &activeRun{done: make(chan struct{})}
 	r.active[sess.ID] = ar
@@ -160,7 +179,9 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		rt: r, agent: agent, model: model, spec: spec, ar: ar, sess: sess, run: run, fence: fence,
 		msgs: page.Items, step: sess.StepCount,
 	}
-	ar.runID = run.ID
+	r.mu.Lock()
+	ar.runID = run.ID // read by prepare under mu
+	r.mu.Unlock()
 	base := r.base
 	if spec.parent != nil {
 		base = spec.parent.ctx

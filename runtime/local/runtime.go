@@ -74,7 +74,7 @@ type Runtime struct {
 }
 
 type activeRun struct {
-	runID  string
+	runID  string // guarded by Runtime.mu
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 	result *helix.Result // set before done is closed
