@@ -183,6 +183,7 @@ func (s *Store) appender() {
 	defer close(s.appenderDone)
 	batch := make([]*appendReq, 0, s.o.MaxBatch)
 	var lastStart time.Time
+
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -203,7 +204,12 @@ func (s *Store) appender() {
 		case r := <-s.appq:
 			batch = append(batch[:0], r)
 		}
-		if wait := s.o.CommitInterval - time.Since(lastStart); wait > 0 && batch[0].write == nil {
+		// The floor is for queued appends (QueueChunks), whose writers go
+		// on meanwhile and send more: waiting lets them join this commit.
+		// A caller of AppendChunks waits for its commit, so waiting longer
+		// would only slow it (to one append per interval for a lone
+		// writer) while no more of its appends can come.
+		if wait := s.o.CommitInterval - time.Since(lastStart); wait > 0 && batch[0].write == nil && batch[0].done != nil {
 			// Let the appends of the other busy streams join this commit.
 			timer.Reset(wait)
 			select {
