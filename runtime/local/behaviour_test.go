@@ -474,3 +474,59 @@ func TestAnswerWhileRunWindsDown(t *testing.T) {
 	}
 	wantStatus(t, e.wait(a2.h), helix.StatusCompleted)
 }
+
+// blockedCommit is a store whose first Commit waits until released: a run
+// held while it is being prepared.
+type blockedCommit struct {
+	store.Store
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockedCommit) Commit(ctx context.Context, c store.Commit) (int64, error) {
+	b.once.Do(func() {
+		close(b.entered)
+		<-b.release
+	})
+	return b.Store.Commit(ctx, c)
+}
+
+// TestExecuteWhilePreparing: a second start of a session whose first run is
+// still being prepared fails at once with ErrAlreadyRunning; it does not
+// wait for the first run (which has no id yet, like the session's current
+// run).
+func TestExecuteWhilePreparing(t *testing.T) {
+	b := &blockedCommit{Store: memstore.New(), entered: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(b.release) }) }
+	e := newEnv(t, func(o *local.Options) { o.Store = b })
+	t.Cleanup(release)
+	a := agentWith(t, helix.AgentConfig{Name: "echo", Model: script(t, `{"turns":[{"text":"one"},{"text":"two"}]}`)})
+	first := make(chan error, 1)
+	go func() {
+		h, err := e.rt.Execute(t.Context(), a, helix.Input{Message: "go"}, local.WithSessionID("s1"))
+		if err == nil {
+			_, err = h.Result(t.Context())
+		}
+		first <- err
+	}()
+	<-b.entered
+	second := make(chan error, 1)
+	go func() {
+		_, err := e.rt.Execute(t.Context(), a, helix.Input{Message: "again"}, local.WithSessionID("s1"))
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		if !errors.Is(err, helix.ErrAlreadyRunning) {
+			t.Errorf("second Execute = %v, want ErrAlreadyRunning", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the second Execute waited for the first run being prepared")
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+}

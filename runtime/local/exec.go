@@ -80,7 +80,9 @@ func (r *Runtime) prepare(ctx context.Context, agent *helix.Agent, sess *store.S
 		// or resume right after its end, as when a client answers an
 		// approval as soon as it sees the run_end, waits for it instead
 		// of failing.
-		if sess.Status == helix.StatusRunning || prevRun != sess.CurrentRunID {
+		// (A run still being prepared has no id yet, and a session that
+		// never ran has no current run: neither is waited for.)
+		if sess.Status == helix.StatusRunning || prevRun == "" || prevRun != sess.CurrentRunID {
 			return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrAlreadyRunning)
 		}
 		select {
@@ -98,6 +100,7 @@ func (r *Runtime) prepare(ctx context.Context, agent *helix.Agent, sess *store.S
 		r.mu.Lock()
 		delete(r.active, sess.ID)
 		r.mu.Unlock()
+		close(ar.done) // nobody waits for a run that never started
 		return nil, err
 	}
 	return e, nil

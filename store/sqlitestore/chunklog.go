@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -98,11 +97,15 @@ func (s *Store) resyncLog(tx *sql.Tx) error {
 				return err
 			}
 			next = id + 1
-			if err := decodeLog(data, func(r logRecord) bool {
+			// A row that does not decode (a damaged file) is skipped,
+			// whole, with a warning: refusing it would stop every write.
+			var recs []logRecord
+			if err := decodeLog(data, func(r logRecord) bool { recs = append(recs, r); return true }); err != nil {
+				s.o.Logger.Warn("sqlitestore: skipping a chunk log row that does not decode", "row", id, "error", err)
+				continue
+			}
+			for _, r := range recs {
 				bySid[r.sid] = append(bySid[r.sid], pendRow{seq: r.seq, id: id, data: r.data})
-				return true
-			}); err != nil {
-				return fmt.Errorf("chunk log row %d: %w", id, err)
 			}
 		}
 		return rows.Err()
@@ -143,6 +146,9 @@ func (s *Store) resyncLog(tx *sql.Tx) error {
 	s.pend = pend
 	s.logMu.Unlock()
 	s.logNext = next
+	// Ids may start again lower than the deleted head (an empty log): the
+	// next sweep's delete must not wait for them to pass it.
+	s.logTrunc = 0
 	return nil
 }
 
@@ -194,15 +200,22 @@ func (s *Store) pendingAfter(t txn, sid int64, mem []pendRow, after int64) ([]pe
 		if err := rows.Scan(&b); err != nil {
 			return nil, err
 		}
+		// In log order a stream's chunks ascend; skip one logged twice
+		// (by two processes). A row that does not decode is skipped, as
+		// resyncLog does.
+		var recs []pendRow
 		if err := decodeLog(b, func(r logRecord) bool {
-			// In log order a stream's chunks ascend; skip one logged
-			// twice (by two processes).
-			if r.sid == sid && r.seq > after && (len(out) == 0 || r.seq > out[len(out)-1].seq) {
-				out = append(out, pendRow{seq: r.seq, data: bytes.Clone(r.data)})
+			if r.sid == sid && r.seq > after {
+				recs = append(recs, pendRow{seq: r.seq, data: r.data})
 			}
 			return true
 		}); err != nil {
-			return nil, err
+			continue
+		}
+		for _, r := range recs {
+			if len(out) == 0 || r.seq > out[len(out)-1].seq {
+				out = append(out, pendRow{seq: r.seq, data: bytes.Clone(r.data)})
+			}
 		}
 	}
 	return out, rows.Err()
