@@ -274,8 +274,8 @@ func (s *Store) flush(batch []*appendReq) {
 	// The batch's scratch space is the writer's, reused (cleared) by
 	// every batch.
 	sc := &s.scratch
-	sc.results = append(sc.results[:0], make([]appendRes, len(batch))...)
-	results := sc.results
+	sc.results = slices.Grow(sc.results[:0], len(batch))[:len(batch)]
+	results := sc.results // cleared at the end of the last batch
 	touched := sc.touched[:0]
 	clear(sc.lb.adds)
 	clear(sc.lb.moved)
