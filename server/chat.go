@@ -134,29 +134,63 @@ func (s *Server) chatAnswers(ctx context.Context, id string, sess *store.Session
 	if sess.Status == helix.StatusRunning {
 		return nil, fmt.Errorf("%w: session %s", ErrAgentRunning, id)
 	}
-	info, err := s.rt.Status(ctx, id)
-	if err != nil {
+	// The pending calls the request may answer, by their id in the UI
+	// stream: the session's own, and those of its sub-agents' sessions
+	// that the request names (see chat.ChildCallID).
+	pending := map[string]pendingCall{}
+	addPending := func(sid string) error {
+		info, err := s.rt.Status(ctx, sid)
+		if err != nil {
+			return err
+		}
+		for _, pi := range info.Pending {
+			key := pi.ToolCallID
+			if sid != id {
+				key = chat.ChildCallID(sid, pi.ToolCallID)
+			}
+			pending[key] = pendingCall{session: sid, info: pi}
+		}
+		return nil
+	}
+	if err := addPending(id); err != nil {
 		return nil, err
 	}
-	pending := map[string]helix.PendingInfo{}
-	for _, pi := range info.Pending {
-		pending[pi.ToolCallID] = pi
+	children := map[string]bool{}
+	for _, tid := range a.ToolCallIDs {
+		child, _, ok := chat.SplitChildCallID(tid)
+		if !ok || children[child] {
+			continue
+		}
+		children[child] = true
+		if s.isDescendant(ctx, child, id) {
+			if err := addPending(child); err != nil {
+				return nil, err
+			}
+		}
 	}
-	var subs []helix.ToolSubmission
+	type answer struct {
+		session string
+		sub     helix.ToolSubmission
+	}
+	var subs []answer
 	for _, ap := range a.Approvals {
-		if pi, ok := pending[ap.ToolCallID]; ok && pi.Kind == "approval" && (pi.ApprovalID == "" || pi.ApprovalID == ap.ApprovalID) {
-			subs = append(subs, ap.Submission())
+		if pc, ok := pending[ap.ToolCallID]; ok && pc.info.Kind == "approval" && (pc.info.ApprovalID == "" || pc.info.ApprovalID == ap.ApprovalID) {
+			sub := ap.Submission()
+			sub.ToolCallID = pc.info.ToolCallID
+			subs = append(subs, answer{pc.session, sub})
 		}
 	}
 	for _, o := range a.Outputs {
-		if pi, ok := pending[o.ToolCallID]; ok && pi.Kind == "client_tool" {
-			subs = append(subs, o.Submission())
+		if pc, ok := pending[o.ToolCallID]; ok && pc.info.Kind == "client_tool" {
+			sub := o.Submission()
+			sub.ToolCallID = pc.info.ToolCallID
+			subs = append(subs, answer{pc.session, sub})
 		}
 	}
 	var h *local.Handle
 	taken := 0
 	for _, sub := range subs {
-		hh, err := s.rt.SubmitToolResult(ctx, id, sub)
+		hh, err := s.rt.SubmitToolResult(ctx, sub.session, sub.sub)
 		switch {
 		case errors.Is(err, helix.ErrNotPending):
 			continue // answered meanwhile
@@ -172,6 +206,36 @@ func (s *Server) chatAnswers(ctx context.Context, id string, sess *store.Session
 		return nil, fmt.Errorf("%w: the request answers no pending call of %s", ErrToolNotPending, id)
 	}
 	return h, nil
+}
+
+// pendingCall is a call a /chat request may answer: its session (the
+// chat's, or one of its sub-agents') and what is pending.
+type pendingCall struct {
+	session string
+	info    helix.PendingInfo
+}
+
+// maxAgentDepth bounds the walk from a sub-agent's session to its root.
+const maxAgentDepth = 16
+
+// isDescendant reports whether session child is a sub-agent session of
+// root, at any depth: only then may a /chat request on root answer its
+// calls (the request's owner owns root, checked before).
+func (s *Server) isDescendant(ctx context.Context, child, root string) bool {
+	if !validID(child) {
+		return false
+	}
+	for range maxAgentDepth {
+		sess, err := s.rt.Store().GetSession(ctx, child)
+		if err != nil || sess.ParentSessionID == "" {
+			return false
+		}
+		if sess.ParentSessionID == root {
+			return true
+		}
+		child = sess.ParentSessionID
+	}
+	return false
 }
 
 // chatAgentType is the agentType of the body or of ?agentType= (they must

@@ -322,6 +322,83 @@ func TestChatApprovalRoundTrip(t *testing.T) {
 	}
 }
 
+// TestChatSubAgentApproval: a sub-agent's call that needs approval shows
+// in the parent's chat as a tool part of its own (id: the child's session,
+// a slash, the call), answering it there resumes the whole tree, and the
+// child's tool runs once. An answer naming a session outside the chat's
+// tree is not pending.
+func TestChatSubAgentApproval(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	first := h.chatDo("POST", "/chat/sa_1", aliceKey, transportBody("sa_1", []any{userUIMessage("u1", "clean up")}, map[string]any{"agentType": "lead"}))
+	if first.status != 200 || !first.done {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	req := first.first("tool-approval-request")
+	if req == nil || req["toolCallId"] != "sa_1.call_1/call_1" {
+		t.Fatalf("first parts %s: want the child's approval request as sa_1.call_1/call_1, got %v", first.types(), req)
+	}
+	var lead, child map[string]any // the lead's call (its input streamed), the child's call
+	for _, p := range first.parts {
+		switch {
+		case p["type"] == "tool-input-start" && p["toolCallId"] == "call_1":
+			lead = p
+		case p["type"] == "tool-input-available" && p["toolCallId"] == "sa_1.call_1/call_1":
+			child = p
+		}
+	}
+	if lead == nil || lead["toolName"] != "cleaner" || child == nil || child["toolName"] != "danger" {
+		t.Fatalf("announced tools: lead %v, child %v (parts %s)", lead, child, first.types())
+	}
+	if f := first.first("finish"); f["messageMetadata"].(map[string]any)["status"] != "suspended_awaiting_children" {
+		t.Fatalf("finish %v", f)
+	}
+	answer := func(id string, toolCallID any) map[string]any {
+		return transportBody(id, []any{
+			userUIMessage("u1", "clean up"),
+			map[string]any{"id": first.first("start")["messageId"], "role": "assistant", "parts": []any{
+				map[string]any{"type": "step-start"},
+				map[string]any{"type": "tool-cleaner", "toolCallId": "call_1", "state": "input-available", "input": map[string]any{"message": "clean"}},
+				map[string]any{"type": "tool-danger", "toolCallId": toolCallID, "state": "approval-responded",
+					"input": child["input"], "approval": map[string]any{"id": req["approvalId"], "approved": true}},
+			}},
+		}, map[string]any{"agentType": "lead"})
+	}
+	// Another chat of alice's cannot answer it: sa_1's child is not in its tree.
+	other := h.chatDo("POST", "/chat/sa_2", aliceKey, transportBody("sa_2", []any{userUIMessage("u1", "clean up")}, map[string]any{"agentType": "lead"}))
+	if other.status != 200 {
+		t.Fatalf("second chat: %d %s", other.status, other.body)
+	}
+	if u := h.chatDo("POST", "/chat/sa_2", aliceKey, answer("sa_2", "sa_1.call_1/call_1")); u.status != 409 || u.body != bodyToolNotPend {
+		t.Fatalf("answer of another tree's call: %d %s", u.status, u.body)
+	}
+	second := h.chatDo("POST", "/chat/sa_1", aliceKey, answer("sa_1", "sa_1.call_1/call_1"))
+	if second.status != 200 || !second.done {
+		t.Fatalf("second: %d %s", second.status, second.body)
+	}
+	var outs []string
+	for _, p := range second.parts {
+		if p["type"] == "tool-output-available" {
+			outs = append(outs, p["toolCallId"].(string))
+		}
+	}
+	if len(outs) != 2 || outs[0] != "sa_1.call_1/call_1" || outs[1] != "call_1" {
+		t.Fatalf("tool outputs %v, want the child's call then the lead's (parts %s)", outs, second.types())
+	}
+	if second.text() != "all clean" || second.first("finish")["finishReason"] != "stop" {
+		t.Fatalf("text %q finish %v", second.text(), second.first("finish"))
+	}
+	if second.first("start")["messageId"] != first.first("start")["messageId"] {
+		t.Fatal("the resumed turn started a new message")
+	}
+	h.wait("sa_1")
+	if n := h.dangers.Load(); n != 1 {
+		t.Fatalf("the child's tool ran %d times", n)
+	}
+	if st := h.status(aliceKey, "sa_1"); st.Status != helix.StatusCompleted {
+		t.Fatalf("status %s", st.Status)
+	}
+}
+
 func TestChatClientTool(t *testing.T) {
 	type locIn struct{}
 	agent := helix.MustNewAgent(helix.AgentConfig{Name: "locator", Tools: []*helix.Tool{helix.ClientTool[locIn]("get_location", "where the user is")},

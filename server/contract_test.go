@@ -444,7 +444,8 @@ func TestAgents(t *testing.T) {
 	for _, a := range out.Agents {
 		names[a.Name] = a
 	}
-	if out.Default != "echo" || len(names) != 3 || len(names["approver"].Tools) != 1 || names["approver"].Tools[0].Name != "danger" {
+	if out.Default != "echo" || len(names) != 5 || len(names["approver"].Tools) != 1 || names["approver"].Tools[0].Name != "danger" ||
+		!names["cleaner"].HasOutput || len(names["lead"].Tools) != 1 || names["lead"].Tools[0].Name != "cleaner" {
 		t.Fatalf("agents %+v", out)
 	}
 }

@@ -81,7 +81,21 @@ func testAgents(dangers *atomic.Int64) []*helix.Agent {
 			return "did " + strconv.Itoa(in.X), nil
 		}, helix.RequireApproval())
 	slow := scripted.Turn{Text: strings.Repeat("word ", 200), ChunkDelayMs: 10}
+	// lead delegates to cleaner, a sub-agent whose call needs approval.
+	type summary struct {
+		Summary string `json:"summary"`
+	}
+	cleaner := helix.MustNewAgent(helix.AgentConfig{Name: "cleaner", Tools: []*helix.Tool{danger}, Output: helix.OutputOf[summary](),
+		Model: scripted.Turns(
+			scripted.Turn{ToolCalls: []scripted.ToolCall{{ID: "call_1", Name: "danger", Arguments: json.RawMessage(`{"x":3}`)}}},
+			scripted.Turn{ToolCalls: []scripted.ToolCall{{ID: "call_2", Name: helix.FinishToolName, Arguments: json.RawMessage(`{"summary":"cleaned"}`)}}},
+		)})
 	return []*helix.Agent{
+		cleaner,
+		helix.MustNewAgent(helix.AgentConfig{Name: "lead", Tools: []*helix.Tool{helix.SubAgentTool(cleaner)}, Model: scripted.Turns(
+			scripted.Turn{Text: "delegating", ToolCalls: []scripted.ToolCall{{ID: "call_1", Name: "cleaner", Arguments: json.RawMessage(`{"message":"clean"}`)}}},
+			scripted.Turn{Text: "all clean"},
+		)}),
 		helix.MustNewAgent(helix.AgentConfig{Name: "echo", Model: scripted.Turns(scripted.Turn{Text: "hello from helix"})}),
 		helix.MustNewAgent(helix.AgentConfig{Name: "slow", Model: scripted.Turns(slow, slow, slow, slow, slow, slow)}),
 		helix.MustNewAgent(helix.AgentConfig{Name: "approver", Tools: []*helix.Tool{danger}, Model: scripted.Turns(

@@ -30,9 +30,12 @@
 //
 // Text and reasoning blocks are closed before a tool call, at the end of a
 // step and at the end of a run. Chunks forwarded from a sub-agent's session
-// are not mapped (only data-subagent marks the child's start and end), and
-// neither are the calls of the synthetic finish tool (data-output carries
-// the run's output).
+// are not mapped (data-subagent marks the child's start and end), except
+// the calls the child needs the client for: its approval requests and
+// client-tool calls, and their outcomes, appear as tool parts of this
+// message under [ChildCallID] ids ("<child session>/<call id>"), which a
+// request answers like any other. Calls of the synthetic finish tool are
+// not mapped either (data-output carries the run's output).
 //
 // # Requests
 //

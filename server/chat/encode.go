@@ -139,7 +139,7 @@ func (e *Encoder) Encode(c helix.Chunk) []Part {
 		e.session = c.SessionID
 	}
 	if c.SessionID != "" && c.SessionID != e.session {
-		return nil // a sub-agent's chunk
+		return e.child(c)
 	}
 	if c.ToolName == helix.FinishToolName {
 		return nil // the synthetic finish tool: its output is data-output
@@ -313,6 +313,49 @@ func (e *Encoder) closeReasoning(out []Part) []Part {
 		out = append(out, Part{Type: "reasoning-end", ID: e.reasoning})
 		e.reasoning = ""
 		e.rsnText.Reset()
+	}
+	return out
+}
+
+// ChildCallID is the tool-call id under which the UI stream shows a call
+// that a sub-agent's session childSessionID asks the client to answer (an
+// approval or a client tool): the child's session id, a slash, and the
+// call's own id. Session ids never contain a slash, so [SplitChildCallID]
+// takes it apart again.
+func ChildCallID(childSessionID, toolCallID string) string {
+	return childSessionID + "/" + toolCallID
+}
+
+// SplitChildCallID returns the child session and call of an id made by
+// [ChildCallID]; ok is false for an ordinary call id.
+func SplitChildCallID(id string) (childSessionID, toolCallID string, ok bool) {
+	child, call, ok := strings.Cut(id, "/")
+	if !ok || child == "" || call == "" {
+		return "", "", false
+	}
+	return child, call, true
+}
+
+// child maps a sub-agent's chunk, forwarded into this stream. The child's
+// own work stays out of the message; only the calls it needs the client
+// for are shown, as tool parts of this message: an approval request or a
+// client-tool call, and later that call's outcome.
+func (e *Encoder) child(c helix.Chunk) []Part {
+	id := ChildCallID(c.SessionID, c.ToolCallID)
+	var out []Part
+	switch c.Type {
+	case helix.ChunkToolApprovalRequest:
+		out = e.announce(e.closeBlocks(out), id, c.ToolName, c.Input)
+		e.approvals[id] = true
+		out = append(out, Part{Type: "tool-approval-request", ApprovalID: c.ApprovalID, ToolCallID: id})
+	case helix.ChunkClientToolRequest:
+		out = e.announce(e.closeBlocks(out), id, c.ToolName, c.Input)
+	case helix.ChunkToolEnd:
+		if !e.announced[id] {
+			return nil // a call the child ran by itself
+		}
+		c.ToolCallID = id
+		out = append(e.closeBlocks(out), e.toolOutcome(c))
 	}
 	return out
 }

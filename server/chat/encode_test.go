@@ -253,3 +253,36 @@ func TestEncoderClose(t *testing.T) {
 		t.Fatalf("MessageID() = %q", enc.MessageID())
 	}
 }
+
+// TestEncoderChildCalls: a sub-agent's chunks stay out of the message,
+// except the calls it needs the client for, shown under ChildCallID ids,
+// and their outcomes.
+func TestEncoderChildCalls(t *testing.T) {
+	enc := chat.NewEncoder(chat.Options{SessionID: "s"})
+	const child = "s.call_1"
+	id := chat.ChildCallID(child, "c1")
+	var got []string
+	for _, c := range []helix.Chunk{
+		{Type: helix.ChunkTextDelta, SessionID: child, Delta: "the child's own text"},
+		{Type: helix.ChunkToolStart, SessionID: child, ToolCallID: "c0", ToolName: "read"},
+		{Type: helix.ChunkToolEnd, SessionID: child, ToolCallID: "c0", ToolName: "read", Success: true},
+		{Type: helix.ChunkToolApprovalRequest, SessionID: child, ToolCallID: "c1", ToolName: "danger", ApprovalID: "ap1", Input: json.RawMessage(`{"x":1}`)},
+		{Type: helix.ChunkToolEnd, SessionID: child, ToolCallID: "c1", ToolName: "danger", Success: true, Result: json.RawMessage(`"ok"`)},
+	} {
+		for _, p := range enc.Encode(c) {
+			got = append(got, p.Type+" "+p.ToolCallID)
+		}
+	}
+	want := []string{"tool-input-available " + id, "tool-approval-request " + id, "tool-output-available " + id}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("parts %v, want %v", got, want)
+	}
+	if c, call, ok := chat.SplitChildCallID(id); !ok || c != child || call != "c1" {
+		t.Errorf("SplitChildCallID(%q) = %q, %q, %v", id, c, call, ok)
+	}
+	for _, plain := range []string{"call_1", "/c1", "s.call_1/"} {
+		if _, _, ok := chat.SplitChildCallID(plain); ok {
+			t.Errorf("SplitChildCallID(%q) took it for a child's call", plain)
+		}
+	}
+}
