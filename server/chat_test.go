@@ -337,13 +337,15 @@ func TestChatSubAgentApproval(t *testing.T) {
 	if req == nil || req["toolCallId"] != "sa_1.call_1/call_1" {
 		t.Fatalf("first parts %s: want the child's approval request as sa_1.call_1/call_1, got %v", first.types(), req)
 	}
-	var lead, child map[string]any // the lead's call (its input streamed), the child's call
+	var lead, child map[string]any // the tool parts announced: the lead's call of the sub-agent, the child's call
 	for _, p := range first.parts {
-		switch {
-		case p["type"] == "tool-input-start" && p["toolCallId"] == "call_1":
-			lead = p
-		case p["type"] == "tool-input-available" && p["toolCallId"] == "sa_1.call_1/call_1":
-			child = p
+		if p["type"] == "tool-input-available" {
+			switch p["toolCallId"] {
+			case "call_1":
+				lead = p
+			case "sa_1.call_1/call_1":
+				child = p
+			}
 		}
 	}
 	if lead == nil || lead["toolName"] != "cleaner" || child == nil || child["toolName"] != "danger" {
@@ -357,7 +359,7 @@ func TestChatSubAgentApproval(t *testing.T) {
 			userUIMessage("u1", "clean up"),
 			map[string]any{"id": first.first("start")["messageId"], "role": "assistant", "parts": []any{
 				map[string]any{"type": "step-start"},
-				map[string]any{"type": "tool-cleaner", "toolCallId": "call_1", "state": "input-available", "input": map[string]any{"message": "clean"}},
+				map[string]any{"type": "tool-cleaner", "toolCallId": "call_1", "state": "input-available", "input": lead["input"]},
 				map[string]any{"type": "tool-danger", "toolCallId": toolCallID, "state": "approval-responded",
 					"input": child["input"], "approval": map[string]any{"id": req["approvalId"], "approved": true}},
 			}},

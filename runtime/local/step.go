@@ -566,6 +566,9 @@ func (e *execution) runSubAgent(o *ordered, i int, j *job, send func(helix.Chunk
 		childID = j.pending.ChildSessionID
 	}
 	hc := e.hookContext()
+	// Like any tool call, the sub-agent call starts with tool_start (its
+	// tool_end follows subagent_end).
+	send(helix.Chunk{Type: helix.ChunkToolStart, ToolCallID: call.ID, ToolName: call.Name, Arguments: call.Arguments})
 	if j.err = e.hooks.BeforeSubAgent(e.ctx, hc, call, childID); j.err != nil {
 		return
 	}
