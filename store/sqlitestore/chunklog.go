@@ -15,10 +15,10 @@ import (
 
 // The chunk log.
 //
-// Appends do not go to the stream's segments (chunk_segs) directly. That
-// table is clustered by (session, sequence), so writing each append there
-// would rewrite a leaf page per live stream per group commit, and a row per
-// chunk costs SQLite far more than the chunk's bytes. Instead each group
+// Appends do not go to the stream's segments (chunk_segs) directly:
+// writing each append there would cost a row (and index entry) per chunk
+// and touch a page per live stream per group commit, where a row costs
+// SQLite far more than the chunk's bytes. Instead each group
 // commit writes one chunk_log row holding every chunk it appends, to any
 // stream (see records.go), and a stream's chunks move to chunk_segs in
 // bulk, as one segment row: moveAt at a time, when the stream stops being
@@ -166,7 +166,7 @@ func (s *Store) pendingLast(id string) int64 {
 // pendingSnapshot returns a copy of the stream's pending chunks as this
 // store knows them. A reader takes it before its transaction's snapshot,
 // so that everything it lists is committed in that snapshot (in the log,
-// or moved to the chunks table since).
+// or moved to a segment since).
 func (s *Store) pendingSnapshot(id string) []pendRow {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()

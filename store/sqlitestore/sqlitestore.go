@@ -31,9 +31,10 @@
 // every append waiting when it becomes free and writes them in one
 // transaction, so many concurrent streams cost one commit between them.
 // Each call still gets its own result: a stale fencing token or an unknown
-// session fails that call alone. Chunks are first written to an
-// insertion-ordered log and moved to the table clustered by stream in bulk
-// (see chunklog.go), so a commit does not rewrite a page per live stream.
+// session fails that call alone. A commit writes all its chunks as one row
+// of an insertion-ordered log, and a stream's chunks later move in bulk to
+// per-stream segment rows (see chunklog.go and records.go), so a chunk
+// costs SQLite its bytes, not a row.
 //
 // # Live tail
 //
