@@ -27,6 +27,8 @@ import (
 	"github.com/helix-agents/helix-go/runtime/local"
 	"github.com/helix-agents/helix-go/server"
 	"github.com/helix-agents/helix-go/server/sse"
+	"github.com/helix-agents/helix-go/store"
+	"github.com/helix-agents/helix-go/store/memstore"
 	"github.com/helix-agents/helix-go/store/sqlitestore"
 )
 
@@ -126,6 +128,13 @@ func serve(mode, addr, dir string, words int, delay time.Duration, cpuProfile st
 		done <- struct{}{}
 	}()
 	<-done
+	if os.Getenv("SERVERLOAD_STATS") != "" {
+		// Diagnostic: goroutines are cheap but not free; each costs a
+		// start, a schedule and an exit.
+		gs := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+		metrics.Read(gs)
+		fmt.Fprintf(os.Stderr, "serverload: %s server: %d goroutines created\n", mode, gs[0].Value.Uint64())
+	}
 	_ = hs.Close()
 	cleanup()
 	if dir != "" {
@@ -165,9 +174,20 @@ func handleMem(w http.ResponseWriter, _ *http.Request) {
 // agents on the scripted model, no authentication and no rate limit.
 func newHelix(ctx context.Context, dir string, words int, delay time.Duration) (http.Handler, func(), error) {
 	discard := slog.New(slog.DiscardHandler)
-	st, err := sqlitestore.Open(ctx, filepath.Join(dir, "helix.db"), sqlitestore.Options{Logger: discard})
-	if err != nil {
-		return nil, nil, err
+	var st interface {
+		store.Store
+		Close() error
+	}
+	if os.Getenv("SERVERLOAD_STORE") == "memory" {
+		// Diagnostic only (the targets are for SQLite): what the server
+		// costs without persistence.
+		st = memstore.New()
+	} else {
+		sq, err := sqlitestore.Open(ctx, filepath.Join(dir, "helix.db"), sqlitestore.Options{Logger: discard})
+		if err != nil {
+			return nil, nil, err
+		}
+		st = sq
 	}
 	reg := &helix.Registry{}
 	for _, a := range []helix.AgentConfig{

@@ -141,11 +141,12 @@ func TestAppendStateSeesOtherProcess(t *testing.T) {
 	}
 }
 
-// TestReadPoolNoDeadlock: readers in transactions look statements up in
-// the cache while a reader outside one prepares a statement, which needs a
-// connection of the pool. With uncancellable contexts (subscriptions read
-// so) nothing may wait forever. Each round uses a fresh store, so the
-// statements are prepared while the pool is contended.
+// TestReadPoolNoDeadlock: 64 readers, in transactions and out, share one
+// read connection while its statements are first prepared; with
+// uncancellable contexts (subscriptions read so) nothing may wait forever.
+// (An earlier read pool deadlocked here: its shared statement cache
+// prepared on a second connection while the readers held them all.) Each
+// round uses a fresh store.
 func TestReadPoolNoDeadlock(t *testing.T) {
 	ctx := context.Background()
 	for round := range 20 {
@@ -186,12 +187,12 @@ func TestReadPoolNoDeadlock(t *testing.T) {
 	}
 }
 
-// TestReadTxStatementsCached: a read transaction prepares a statement it
-// finds uncached on its own connection, and the statement is cached once
-// the transaction has ended, so later reads do not parse it again.
+// TestReadTxStatementsCached: a read prepares the statements it needs on
+// its connection once; later reads on that connection do not parse them
+// again. (One read connection, so that both reads use it.)
 func TestReadTxStatementsCached(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{PollInterval: -1})
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{PollInterval: -1, ReadConns: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -79,13 +78,12 @@ func newOwnerID() string {
 
 // resyncLog reloads the pending chunks from the log and names this store
 // its owner, in the writer's transaction tx.
-func (s *Store) resyncLog(tx *sql.Tx) error {
-	ctx := context.Background()
+func (s *Store) resyncLog(tx txn) error {
 	// The log's records, by stream row id, in log order.
 	bySid := map[int64][]pendRow{}
 	next := int64(1)
 	err := func() error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, data FROM chunk_log ORDER BY id`)
+		rows, err := tx.query(`SELECT id, data FROM chunk_log ORDER BY id`)
 		if err != nil {
 			return err
 		}
@@ -118,7 +116,7 @@ func (s *Store) resyncLog(tx *sql.Tx) error {
 	for sid, recs := range bySid {
 		var id string
 		var moved int64
-		err := tx.QueryRowContext(ctx, `SELECT id, `+lastSeqOf+` FROM sessions WHERE sid = ?`, sid).Scan(&id, &moved)
+		err := tx.row(`SELECT id, `+lastSeqOf+` FROM sessions WHERE sid = ?`, sid).Scan(&id, &moved)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // not a stream of this database's sessions
 		}
@@ -138,7 +136,7 @@ func (s *Store) resyncLog(tx *sql.Tx) error {
 			pend[id] = e
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('log_owner', ?)
+	if _, err := tx.exec(`INSERT INTO meta (key, value) VALUES ('log_owner', ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, s.owner); err != nil {
 		return err
 	}
@@ -242,14 +240,10 @@ func insertRowsSQL(verb, table, cols string, n int) string {
 
 // execRows runs the multi-row statements stmts (insRows[k] rows each) over
 // rows (width values per row), in as few executions as they allow.
-func execRows(tx *sql.Tx, stmts *[len(insRows)]*sql.Stmt, width int, rows []any) error {
+func execRows(stmts *[len(insRows)]*sql.Stmt, width int, rows []any) error {
 	for k, n := range insRows {
-		var st *sql.Stmt
 		for len(rows) >= width*n {
-			if st == nil {
-				st = tx.Stmt(stmts[k])
-			}
-			if _, err := st.Exec(rows[:width*n]...); err != nil {
+			if _, err := stmts[k].Exec(rows[:width*n]...); err != nil {
 				return err
 			}
 			rows = rows[width*n:]

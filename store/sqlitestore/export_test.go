@@ -5,12 +5,21 @@ import (
 	"time"
 )
 
-// CachedReadStatements reports how many statements the read pool's cache
-// holds.
+// CachedReadStatements reports how many statements the read pool's
+// connections hold prepared, in all. It waits for every connection to be
+// free.
 func (s *Store) CachedReadStatements() int {
-	s.rs.mu.Lock()
-	defer s.rs.mu.Unlock()
-	return len(s.rs.m)
+	p := s.readers
+	cs := make([]*conn, p.n)
+	n := 0
+	for i := range cs {
+		cs[i] = <-p.free
+		n += len(cs[i].m)
+	}
+	for _, c := range cs {
+		p.put(c)
+	}
+	return n
 }
 
 // SetSweep shortens the sweep of old pending chunks.

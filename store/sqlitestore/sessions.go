@@ -23,18 +23,21 @@ func (s *Store) read(ctx context.Context, op, id string, fn func(t txn, sid int6
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	c, err := s.readers.get(ctx, op)
 	if err != nil {
+		return err
+	}
+	if err := c.begin(); err != nil {
+		_ = c.close() // in a state we do not know: the next reader opens a fresh one
+		s.readers.put(c)
 		return s.fail(ctx, op, id, err)
 	}
-	var missed []string
 	defer func() {
-		_ = tx.Rollback()
-		if missed != nil {
-			s.rs.cacheMissed(ctx, missed)
+		if err := s.readers.putAfter(c); err != nil {
+			s.o.Logger.Warn("sqlitestore: ending a read transaction failed; the connection is replaced", "error", err)
 		}
 	}()
-	t := txn{ctx, tx, s.rs, &missed}
+	t := txn{c}
 	var sid int64
 	if id != "" {
 		if err := t.row(`SELECT sid FROM sessions WHERE id = ?`, id).Scan(&sid); err != nil {
@@ -193,7 +196,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, erro
 		return nil, err
 	}
 	var data []byte
-	if err := s.rs.row(ctx, `SELECT record FROM sessions WHERE id = ?`, id).Scan(&data); err != nil {
+	if err := s.readers.row(ctx, op, `SELECT record FROM sessions WHERE id = ?`, []any{id}, &data); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound(op, id)
 		}
@@ -555,7 +558,7 @@ func (s *Store) GetControl(ctx context.Context, sessionID string) (*store.Contro
 		return nil, err
 	}
 	var data sql.NullString
-	if err := s.rs.row(ctx, `SELECT control FROM sessions WHERE id = ?`, sessionID).Scan(&data); err != nil {
+	if err := s.readers.row(ctx, op, `SELECT control FROM sessions WHERE id = ?`, []any{sessionID}, &data); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound(op, sessionID)
 		}

@@ -190,11 +190,10 @@ type Store struct {
 	// wc is the connection of the group-commit writer, held for the
 	// store's life so that its data_version reveals other connections'
 	// commits (see appendState).
-	wc  *sql.Conn
-	r   *sql.DB // reads
-	ws  *stmts  // statements of w
-	rs  *stmts  // statements of r
-	hub *tail.Hub
+	wc      *conn
+	r       *sql.DB   // reads
+	readers *readPool // connections of r, held for the store's life
+	hub     *tail.Hub
 	// cache holds the newest chunks of live streams for subscribers. It
 	// knows only this store's writes: the poller resets it when the
 	// database changed while this store committed nothing.
@@ -274,9 +273,8 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	// Writes are serialized by wmu, so one connection would do; the second
-	// lets the statement cache prepare a statement while the first holds
-	// a transaction.
+	// Writes are serialized by wmu, on one connection, held (wc); a
+	// second is left for anything else (tests' own statements).
 	w.SetMaxOpenConns(2)
 	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
@@ -290,12 +288,19 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(o.ReadConns)
-	r.SetMaxIdleConns(o.ReadConns)
+	// The read pool holds ReadConns; the poller one more, and one is left
+	// for anything else (tests' own queries).
+	r.SetMaxOpenConns(o.ReadConns + 2)
+	r.SetMaxIdleConns(o.ReadConns + 2)
 	r.SetConnMaxIdleTime(0)
-	s := &Store{o: o, w: w, r: r, ws: newStmts(w, true), rs: newStmts(r, false), hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
+	s := &Store{o: o, w: w, r: r, hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1,
 		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge, scratch: newFlushScratch()}
+	if s.wc, err = newConn(ctx, w); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -307,13 +312,15 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		{&s.insSegs[2], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[2])},
 		{&s.insSegs[3], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[3])},
 	} {
-		if *p.stmt, err = w.PrepareContext(ctx, p.sql); err != nil {
+		if *p.stmt, err = s.wc.stmt(p.sql); err != nil {
+			_ = s.wc.close()
 			r.Close()
 			w.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: preparing statements: %w", path, err)
 		}
 	}
-	if s.wc, err = w.Conn(ctx); err != nil {
+	if s.readers, err = newReadPool(ctx, r, o.ReadConns, s.done); err != nil {
+		_ = s.wc.close()
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
@@ -343,7 +350,7 @@ func (s *Store) Close() error {
 		s.qmu.Unlock()
 		close(s.done)
 		s.wg.Wait()
-		err = errors.Join(s.wc.Close(), s.r.Close(), s.w.Close())
+		err = errors.Join(s.readers.close(), s.wc.close(), s.r.Close(), s.w.Close())
 	})
 	return err
 }

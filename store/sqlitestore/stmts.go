@@ -3,130 +3,195 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"sync"
+	"errors"
+	"fmt"
+
+	"github.com/helix-agents/helix-go/store"
 )
 
-// stmts caches prepared statements of one database handle: SQLite parses
-// and plans a statement on every prepare, which would otherwise happen on
-// every call.
-type stmts struct {
-	db *sql.DB
-	// inTx reports whether a statement missing from the cache may be
-	// prepared on the database while a transaction holds a connection. It
-	// may for the writer (one transaction at a time, a spare connection);
-	// it must not for the read pool, where every connection may be held
-	// by a transaction waiting for a connection to prepare on: those
-	// prepare on the transaction itself, uncached.
-	inTx bool
-	mu   sync.Mutex
-	m    map[string]*sql.Stmt
-}
-
-func newStmts(db *sql.DB, inTx bool) *stmts {
-	return &stmts{db: db, inTx: inTx, m: make(map[string]*sql.Stmt)}
-}
-
-// cached returns the cached statement for query, or nil.
-func (c *stmts) cached(query string) *sql.Stmt {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[query]
-}
-
-// get returns the prepared statement for query, preparing it once.
+// conn is one SQLite connection held for the store's life, with the
+// statements prepared on it (SQLite parses and plans a statement on every
+// prepare, which would otherwise happen on every call). One goroutine uses
+// it at a time: the group-commit writer its own, a reader one it took from
+// the [readPool]. Transactions are begun and ended with plain statements
+// (BEGIN, COMMIT, ROLLBACK) on the connection.
 //
-// It prepares without holding c.mu: preparing waits for a free connection,
-// and the goroutines holding the pool's connections (in transactions) may
-// themselves be waiting for c.mu to look a statement up, a deadlock that
-// only their contexts' ends would break. Two goroutines may then prepare
-// the same query at once; the second keeps the first's statement.
-func (c *stmts) get(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st := c.cached(query); st != nil {
-		return st, nil
-	}
-	st, err := c.db.PrepareContext(ctx, query)
+// Statements run under context.Background(). With a context that can end,
+// database/sql starts a goroutine per transaction and per query, and the
+// driver one per statement, to watch it: about two dozen goroutines per
+// agent run, a measurable share of a busy server's CPU. Every statement the
+// store runs is short and bounded (a point read, a page of at most a few
+// hundred rows, one group commit), so contexts are honoured where waiting
+// happens instead: when a reader takes a connection from the pool, and
+// before a write joins a group commit.
+type conn struct {
+	c *sql.Conn
+	m map[string]*sql.Stmt
+}
+
+// newConn takes a connection of db for good.
+func newConn(ctx context.Context, db *sql.DB) (*conn, error) {
+	c, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if prev := c.m[query]; prev != nil {
-		_ = st.Close()
-		return prev, nil
+	return &conn{c: c, m: make(map[string]*sql.Stmt)}, nil
+}
+
+// stmt returns the statement for query prepared on c, preparing it once.
+func (c *conn) stmt(query string) (*sql.Stmt, error) {
+	if st := c.m[query]; st != nil {
+		return st, nil
+	}
+	st, err := c.c.PrepareContext(context.Background(), query)
+	if err != nil {
+		return nil, err
 	}
 	c.m[query] = st
 	return st, nil
 }
 
-// cacheMissed prepares and caches the queries a read transaction missed.
-// The caller holds no connection and no lock, so waiting here for a free
-// connection cannot deadlock; and the next transaction on each
-// connection prepares the query once, not on every use.
-func (c *stmts) cacheMissed(ctx context.Context, missed []string) {
-	for _, q := range missed {
-		if _, err := c.get(ctx, q); err != nil {
-			return // the transaction that needs it will report the error
-		}
+// close closes c's statements and gives the connection back to its pool
+// (which, once closed, closes it). A closed conn has no connection (c.c is
+// nil); the read pool opens a fresh one when it hands it out.
+func (c *conn) close() error {
+	if c.c == nil {
+		return nil
 	}
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+	clear(c.m)
+	err := c.c.Close()
+	c.c = nil
+	return err
 }
 
-// row runs a single-row query outside a transaction.
-func (c *stmts) row(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := c.get(ctx, query)
-	if err != nil {
-		return c.db.QueryRowContext(ctx, query, args...) // reports the same error
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// txn is a transaction with the statement cache of its database.
-type txn struct {
-	ctx context.Context
-	tx  *sql.Tx
-	c   *stmts
-	// missed collects the queries a read transaction found uncached, for
-	// cacheMissed to prepare once the transaction has let go of its
-	// connection.
-	missed *[]string
-}
-
-func (t txn) stmt(query string) (*sql.Stmt, error) {
-	if !t.c.inTx {
-		if st := t.c.cached(query); st != nil {
-			return t.tx.StmtContext(t.ctx, st), nil
-		}
-		if t.missed != nil {
-			*t.missed = append(*t.missed, query)
-		}
-		return t.tx.PrepareContext(t.ctx, query)
-	}
-	st, err := t.c.get(t.ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return t.tx.StmtContext(t.ctx, st), nil
-}
+// txn runs statements on one connection, inside the transaction its holder
+// began.
+type txn struct{ c *conn }
 
 func (t txn) row(query string, args ...any) *sql.Row {
-	st, err := t.stmt(query)
+	st, err := t.c.stmt(query)
 	if err != nil {
-		return t.tx.QueryRowContext(t.ctx, query, args...)
+		return t.c.c.QueryRowContext(context.Background(), query, args...) // reports the same error
 	}
-	return st.QueryRowContext(t.ctx, args...)
+	return st.QueryRowContext(context.Background(), args...)
 }
 
 func (t txn) exec(query string, args ...any) (sql.Result, error) {
-	st, err := t.stmt(query)
+	st, err := t.c.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(t.ctx, args...)
+	return st.ExecContext(context.Background(), args...)
 }
 
 func (t txn) query(query string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(query)
+	st, err := t.c.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(t.ctx, args...)
+	return st.QueryContext(context.Background(), args...)
+}
+
+// readPool holds the read connections: a reader takes one, runs its
+// statements (a transaction or a single query) and puts it back.
+type readPool struct {
+	db   *sql.DB
+	free chan *conn
+	n    int
+	done <-chan struct{} // the store's; closed by Close
+}
+
+// newReadPool takes n connections of db.
+func newReadPool(ctx context.Context, db *sql.DB, n int, done <-chan struct{}) (*readPool, error) {
+	p := &readPool{db: db, free: make(chan *conn, n), n: n, done: done}
+	for range n {
+		c, err := newConn(ctx, db)
+		if err != nil {
+			for range len(p.free) {
+				_ = (<-p.free).close()
+			}
+			return nil, err
+		}
+		p.free <- c
+	}
+	return p, nil
+}
+
+// get takes a free connection, waiting for one until ctx is done or the
+// store closes.
+func (p *readPool) get(ctx context.Context, op string) (*conn, error) {
+	var c *conn
+	select {
+	case c = <-p.free:
+	default:
+		select {
+		case c = <-p.free:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.done:
+			return nil, fmt.Errorf("sqlitestore: %s: %w", op, store.ErrClosed)
+		}
+	}
+	if c.c == nil { // closed after a failure: open a fresh connection
+		sc, err := p.db.Conn(ctx)
+		if err != nil {
+			p.put(c)
+			return nil, fmt.Errorf("sqlitestore: %s: opening a read connection: %w", op, err)
+		}
+		c.c = sc
+	}
+	return c, nil
+}
+
+// put gives c back. It never blocks: the pool has room for all its
+// connections.
+func (p *readPool) put(c *conn) { p.free <- c }
+
+// close waits for every connection of the pool to come back (their
+// statements are short) and closes it.
+func (p *readPool) close() error {
+	var errs []error
+	for range p.n {
+		errs = append(errs, (<-p.free).close())
+	}
+	return errors.Join(errs...)
+}
+
+// row runs a single-row query on a connection of the pool and scans it
+// into dest.
+func (p *readPool) row(ctx context.Context, op, query string, args []any, dest ...any) error {
+	c, err := p.get(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer p.put(c)
+	return txn{c}.row(query, args...).Scan(dest...)
+}
+
+// begin starts a read transaction on c: its snapshot is taken by its first
+// read.
+func (c *conn) begin() error {
+	_, err := txn{c}.exec(`BEGIN`)
+	return err
+}
+
+// rollback ends c's transaction.
+func (c *conn) rollback() error {
+	_, err := txn{c}.exec(`ROLLBACK`)
+	return err
+}
+
+// putAfter gives c back after a transaction, ended by ROLLBACK. If that
+// fails, the connection is in a state we do not know: it is closed, and the
+// next reader to take it opens a fresh one.
+func (p *readPool) putAfter(c *conn) error {
+	err := c.rollback()
+	if err != nil {
+		_ = c.close()
+	}
+	p.put(c)
+	return err
 }

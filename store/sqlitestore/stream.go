@@ -284,18 +284,22 @@ func (s *Store) flush(batch []*appendReq) {
 	lb.trunc = 0
 	now := time.Now()
 	err := func() error {
-		ctx := context.Background()
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
-		tx, err := s.wc.BeginTx(ctx, nil)
-		if err != nil {
+		tx := txn{s.wc}
+		if _, err := tx.exec(`BEGIN IMMEDIATE`); err != nil {
 			return err
 		}
-		defer tx.Rollback()
+		committed := false
+		defer func() {
+			if !committed {
+				_, _ = tx.exec(`ROLLBACK`)
+			}
+		}()
 		// Another connection (a process sharing the file) committed since
 		// the tails and the pending chunks were learnt: learn them again.
 		var dv int64
-		if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&dv); err != nil {
+		if err := tx.row(`PRAGMA data_version`).Scan(&dv); err != nil {
 			return err
 		}
 		if dv != s.dataVersion {
@@ -318,22 +322,21 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 			// A write may change what appendState caches (NextFence does).
 			delete(s.tails, r.id)
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+			if _, err := tx.exec(`SAVEPOINT w`); err != nil {
 				return err
 			}
-			if werr := r.write.fn(txn{r.ctx, tx, s.ws, nil}); werr != nil {
+			if werr := r.write.fn(tx); werr != nil {
 				results[i].err = werr
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+				if _, err := tx.exec(`ROLLBACK TO w`); err != nil {
 					return err
 				}
 			} else if r.write.drain {
 				drain = append(drain, r.id)
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+			if _, err := tx.exec(`RELEASE w`); err != nil {
 				return err
 			}
 		}
-		var sel *sql.Stmt
 		// Every chunk appended goes into one log row, logID.
 		logID, logBuf := s.logNext, s.logBuf[:0]
 		// The streams appended to in this batch, as they will be once it
@@ -352,10 +355,7 @@ func (s *Store) flush(batch []*appendReq) {
 				st, ok = s.tails[r.id]
 			}
 			if !ok {
-				if sel == nil {
-					sel = tx.Stmt(s.selStream)
-				}
-				if err := sel.QueryRowContext(ctx, r.id).Scan(&st.sid, &st.fence, &st.last); err != nil {
+				if err := s.selStream.QueryRow(r.id).Scan(&st.sid, &st.fence, &st.last); err != nil {
 					if errors.Is(err, sql.ErrNoRows) {
 						results[i].err = notFound("append chunks", r.id)
 						continue
@@ -384,7 +384,7 @@ func (s *Store) flush(batch []*appendReq) {
 			touched = append(touched, r.id)
 		}
 		if len(logBuf) > 0 {
-			if _, err := tx.Stmt(s.insLog).Exec(logID, logBuf); err != nil {
+			if _, err := s.insLog.Exec(logID, logBuf); err != nil {
 				return err
 			}
 			s.logNext++
@@ -425,7 +425,7 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 		}
 		s.logMu.Unlock()
-		if err := execRows(tx, &s.insSegs, 4, rows); err != nil {
+		if err := execRows(&s.insSegs, 4, rows); err != nil {
 			return err
 		}
 		if sweep {
@@ -436,15 +436,16 @@ func (s *Store) flush(batch []*appendReq) {
 			upto := s.movedBelow(logID)
 			s.logMu.Unlock()
 			if upto > s.logTrunc {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM chunk_log WHERE id <= ?`, upto); err != nil {
+				if _, err := tx.exec(`DELETE FROM chunk_log WHERE id <= ?`, upto); err != nil {
 					return err
 				}
 				lb.trunc = upto
 			}
 		}
-		if err := tx.Commit(); err != nil {
+		if _, err := tx.exec(`COMMIT`); err != nil {
 			return err
 		}
+		committed = true
 		if sweep {
 			s.lastSweep = now
 		}
@@ -679,7 +680,7 @@ func (s *Store) streamState(ctx context.Context, op, id string) (streamState, er
 	}
 	const q = `SELECT stream_status, fence, ` + lastSeqOf + ` FROM sessions WHERE id = ?`
 	var st streamState
-	if err := s.rs.row(ctx, q, id).Scan(&st.status, &st.fence, &st.last); err != nil {
+	if err := s.readers.row(ctx, op, q, []any{id}, &st.status, &st.fence, &st.last); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return streamState{}, notFound(op, id)
 		}
