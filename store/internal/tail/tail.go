@@ -263,21 +263,33 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 	// What was read is yielded from f.buf, emptied (so that it does not
 	// keep chunks alive while the stream idles) but kept for the next read.
 	defer func() { clear(f.buf) }()
+	haveInfo := false // info is the backend's
 	if f.o.Cache != nil && !f.polled {
 		chunks, info.Status, cached = f.o.Cache.Read(f.buf[:0], f.id, f.next, f.batch)
 		f.buf = chunks
 		// The cache may keep chunks and say "keep waiting", but the end of
 		// a stream is decided on the backend's word: the cache knows only
-		// this process's writes.
+		// this process's writes. The backend is read for what the cache
+		// lacks, if anything (the usual end of a stream costs one read).
 		if cached && len(chunks) < f.batch && info.Status != helix.StreamActive {
-			cached = false
+			upto := f.next
+			if len(chunks) > 0 {
+				upto = chunks[len(chunks)-1].Sequence
+			}
+			info, err = f.r.StreamInfo(ctx, f.id)
+			haveInfo = err == nil
+			if err != nil || info.LastSequence > upto {
+				cached = false
+			}
 		}
 	}
 	if !cached {
 		// Status first: every chunk appended before the stream stopped
 		// being active is visible to the read that follows.
 		var read []helix.Chunk
-		info, err = f.r.StreamInfo(ctx, f.id)
+		if !haveInfo {
+			info, err = f.r.StreamInfo(ctx, f.id)
+		}
 		if err == nil && info.LastSequence > f.next {
 			// (Nothing to read otherwise: the usual end of a stream
 			// costs one read, not two.)

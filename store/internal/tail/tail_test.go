@@ -247,3 +247,40 @@ func TestFollowSkipsEmptyReads(t *testing.T) {
 		t.Fatalf("from sequence 1: %d chunks, %d ReadChunks calls; want 2 and 1", n, f.reads)
 	}
 }
+
+// TestFollowEndFromCache: at the end of a stream whose chunks the cache
+// holds, Follow asks the backend only for the stream's state; it reads the
+// backend's chunks only for what the cache lacks.
+func TestFollowEndFromCache(t *testing.T) {
+	tests := []struct {
+		name      string
+		backend   int // chunks the backend holds
+		wantReads int
+	}{
+		{"cache holds every chunk", 3, 0},
+		{"backend holds one more", 4, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fake{status: helix.StreamEnded}
+			f.append(tt.backend)
+			c := NewCache(0, 0)
+			c.Init("s", helix.StreamActive, 0)
+			c.Append("s", f.chunks[:3])
+			c.SetStatus("s", helix.StreamEnded)
+			var got []int64
+			for ch, err := range Follow(t.Context(), f, NewHub(), "s", 0, Options{Poll: -1, Cache: c}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ch.Sequence)
+			}
+			if len(got) != tt.backend || got[len(got)-1] != int64(tt.backend) {
+				t.Fatalf("yielded %v, want 1..%d", got, tt.backend)
+			}
+			if f.reads != tt.wantReads {
+				t.Fatalf("%d ReadChunks calls, want %d", f.reads, tt.wantReads)
+			}
+		})
+	}
+}
