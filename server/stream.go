@@ -82,7 +82,8 @@ func (s *Server) runStart(ctx context.Context, sess *store.Session) int64 {
 	return run.StartSequence
 }
 
-// endStatus reports the session's status once its stream has ended.
+// endStatus reports the session's status once its stream has ended, for
+// a stream that did not carry the run's run_end (one resumed after it).
 func (s *Server) endStatus(sessionID string) func(ctx context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		sess, err := s.rt.Store().GetSession(ctx, sessionID)
@@ -266,9 +267,15 @@ func (s *Server) pumpWS(ctx context.Context, c *websocket.Conn, chunks iter.Seq2
 			return st, err
 		}
 		st.last = ch.Sequence
+		if ch.Type == helix.ChunkRunEnd {
+			st.end = string(ch.Status)
+		}
 	}
 	if ctx.Err() != nil {
 		return st, ctx.Err()
+	}
+	if st.end != "" { // the run's status, as its run_end said
+		return st, nil
 	}
 	status, err := s.endStatus(sessionID)(ctx)
 	st.end = status

@@ -22,10 +22,12 @@ type RunOptions struct {
 	Heartbeat time.Duration
 
 	// EndStatus returns the status for the end event once chunks is
-	// exhausted without error: the run's status, such as "completed" or
-	// "suspended_approval". If it returns an error, Run returns it and
-	// writes no end event. Nil means the status of the last run_end chunk
-	// Run wrote; if there was none, Run writes no end event.
+	// exhausted without error, if Run wrote no run_end chunk (a stream
+	// resumed after its run ended): the run's status, such as "completed"
+	// or "suspended_approval". If it returns an error, Run returns it and
+	// writes no end event. Otherwise the end event carries the status of
+	// the last run_end chunk written; with neither, Run writes no end
+	// event.
 	EndStatus func(ctx context.Context) (string, error)
 
 	// Cancel, if set, is called when a heartbeat cannot be written (the
@@ -38,7 +40,7 @@ type RunOptions struct {
 // Run pumps chunks onto the stream, writing each with [Writer.Chunk] and a
 // heartbeat ([Writer.Ping]) whenever nothing has been written for
 // opts.Heartbeat. When chunks is exhausted it writes [Writer.End] with the
-// status from opts.EndStatus and returns nil.
+// run's status (its run_end's, else opts.EndStatus's) and returns nil.
 //
 // Run returns, without an end event, the first error chunks yields, the
 // first write error, an error for a panic in chunks, or ctx.Err()
@@ -155,7 +157,7 @@ func (w *Writer) end(ctx context.Context, opts RunOptions, last helix.Status) er
 		return err
 	}
 	status := string(last)
-	if opts.EndStatus != nil {
+	if status == "" && opts.EndStatus != nil {
 		s, err := opts.EndStatus(ctx)
 		if err != nil {
 			return err

@@ -61,19 +61,22 @@ func drain(ch chan string) string {
 
 func TestRunEnds(t *testing.T) {
 	runEnd := helix.Chunk{Type: helix.ChunkRunEnd, Sequence: 2, Status: helix.StatusCompleted}
+	callback := sse.RunOptions{EndStatus: func(context.Context) (string, error) { return "suspended_approval", nil }}
 	tests := []struct {
 		name    string
+		chunks  []helix.Chunk
 		opts    sse.RunOptions
 		wantEnd string
 	}{
-		{"status of run_end", sse.RunOptions{}, "event: end\ndata: {\"status\":\"completed\"}\n\n"},
-		{"callback", sse.RunOptions{EndStatus: func(context.Context) (string, error) { return "suspended_approval", nil }},
+		{"status of run_end", []helix.Chunk{textDelta(1, "x"), runEnd}, sse.RunOptions{}, "event: end\ndata: {\"status\":\"completed\"}\n\n"},
+		{"run_end before the callback", []helix.Chunk{textDelta(1, "x"), runEnd}, callback, "event: end\ndata: {\"status\":\"completed\"}\n\n"},
+		{"callback without run_end", []helix.Chunk{textDelta(1, "x"), textDelta(2, "y")}, callback,
 			"event: end\ndata: {\"status\":\"suspended_approval\"}\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w, writes := newChanWriter(t)
-			if err := w.Run(t.Context(), seqOf(textDelta(1, "x"), runEnd), tt.opts); err != nil {
+			if err := w.Run(t.Context(), seqOf(tt.chunks...), tt.opts); err != nil {
 				t.Fatal(err)
 			}
 			got := drain(writes)
