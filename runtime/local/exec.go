@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
@@ -59,6 +60,10 @@ type execution struct {
 	chunks  *chunkWriter      // created by the first append
 	step    int
 	forced  bool
+	// polled is when the store was last asked for a control request made
+	// by another process: at most every pollEv (the run's start, which
+	// cleared any, counts as one).
+	polled time.Time
 }
 
 func (r *Runtime) prepare(ctx context.Context, agent *helix.Agent, sess *store.Session, spec startSpec) (*execution, error) {
@@ -249,6 +254,7 @@ func (e *execution) loopSafe() (res *helix.Result) {
 type outcome func() *helix.Result
 
 func (e *execution) loop() *helix.Result {
+	e.polled = e.rt.now()
 	hc := e.hookContext()
 	e.emit(helix.Chunk{Type: helix.ChunkRunStart, Message: e.spec.message, Resumed: e.spec.kind != startExecute})
 	var err error
@@ -292,6 +298,9 @@ func (e *execution) checkStop() outcome {
 	if cause := context.Cause(e.ctx); cause != nil {
 		return e.stopFor(cause)
 	}
+	if !e.pollDue() {
+		return nil
+	}
 	req, err := e.rt.st.GetControl(e.ctx, e.sess.ID)
 	if err != nil {
 		return func() *helix.Result { return e.fail(internalError(err)) }
@@ -300,6 +309,18 @@ func (e *execution) checkStop() outcome {
 		return e.stopFor(&stopRequest{kind: req.Kind, reason: req.Reason})
 	}
 	return nil
+}
+
+// pollDue reports whether the store should be asked for another process's
+// control request now (and records that it is). In-process requests cancel
+// e.ctx at once; another process's are seen within pollEv.
+func (e *execution) pollDue() bool {
+	now := e.rt.now()
+	if now.Sub(e.polled) < e.rt.pollEv {
+		return false
+	}
+	e.polled = now
+	return true
 }
 
 func (e *execution) stopFor(cause error) outcome {

@@ -93,7 +93,6 @@ func (e *execution) callModel(req *llm.Request) (llm.Message, llm.Usage, error) 
 		parts          []llm.Part
 		calls          []llm.Part
 		usage          llm.Usage
-		lastPoll       = e.rt.now()
 	)
 	assemble := func() llm.Message {
 		m := llm.Message{Role: llm.RoleAssistant, Parts: parts}
@@ -131,8 +130,7 @@ func (e *execution) callModel(req *llm.Request) (llm.Message, llm.Usage, error) 
 		case llm.EventUsage:
 			usage = ev.Usage
 		}
-		if now := e.rt.now(); now.Sub(lastPoll) >= e.rt.pollEv {
-			lastPoll = now
+		if e.pollDue() {
 			if r, err := e.rt.st.GetControl(e.ctx, e.sess.ID); err == nil && r != nil {
 				e.cancel(&stopRequest{kind: r.Kind, reason: r.Reason})
 			}
