@@ -394,6 +394,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
+		s.hub.Close(fmt.Errorf("pgstore: subscribe: %w", store.ErrClosed))
 		s.stopBg()
 		s.wg.Wait()
 		if s.ownPool {

@@ -395,6 +395,7 @@ func (s *Store) Close() error {
 		first = true
 		s.closed.Store(true)
 		close(s.done)
+		s.hub.Close(fmt.Errorf("redisstore: subscribe: %w", store.ErrClosed))
 		s.cancel()
 		s.psMu.Lock()
 		if s.ps != nil {

@@ -384,11 +384,7 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 // closed; and with an error wrapping [store.ErrNotFound] for an unknown
 // session. A waiting subscriber holds no Redis connection.
 func (s *Store) Subscribe(ctx context.Context, sessionID string, after int64) iter.Seq2[helix.Chunk, error] {
-	return tail.Follow(ctx, s, s.hub, sessionID, after, tail.Options{
-		Poll:      s.o.PollInterval,
-		Closed:    s.done,
-		ClosedErr: fmt.Errorf("redisstore: subscribe %q: %w", sessionID, store.ErrClosed),
-	})
+	return tail.Follow(ctx, s, s.hub, sessionID, after, tail.Options{Poll: s.o.PollInterval})
 }
 
 // PipelineAppends reports that appends wait on I/O, so writers should keep

@@ -349,6 +349,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		s.qmu.Unlock()
 		close(s.done)
+		s.hub.Close(fmt.Errorf("sqlitestore: subscribe: %w", store.ErrClosed))
 		s.wg.Wait()
 		err = errors.Join(s.readers.close(), s.wc.close(), s.r.Close(), s.w.Close())
 	})

@@ -713,11 +713,7 @@ func (s *Store) streamState(ctx context.Context, op, id string) (streamState, er
 // ctx's error when ctx is done; and with an error wrapping
 // [store.ErrClosed] when the store is closed.
 func (s *Store) Subscribe(ctx context.Context, sessionID string, after int64) iter.Seq2[helix.Chunk, error] {
-	return tail.Follow(ctx, detachedReads{s}, s.hub, sessionID, after, tail.Options{
-		Cache:     s.cache,
-		Closed:    s.done,
-		ClosedErr: fmt.Errorf("sqlitestore: subscribe %q: %w", sessionID, store.ErrClosed),
-	})
+	return tail.Follow(ctx, detachedReads{s}, s.hub, sessionID, after, tail.Options{Cache: s.cache})
 }
 
 // PipelineAppends reports that appends wait on I/O, so writers should keep

@@ -29,7 +29,8 @@ import (
 // for concurrent use.
 type Hub struct {
 	mu      sync.Mutex
-	waiters map[string]*Waiter // each session's registrations, a list
+	waiters map[string]*Waiter    // each session's registrations, a list
+	err     atomic.Pointer[error] // set by Close
 }
 
 // Waiter is one standing registration for a session's wake-ups, made by
@@ -53,13 +54,42 @@ type Waiter struct {
 func NewHub() *Hub { return &Hub{waiters: make(map[string]*Waiter)} }
 
 // Watch registers for id's wake-ups until the returned Waiter is closed.
+// On a closed hub, the waiter is woken at once.
 func (h *Hub) Watch(id string) *Waiter {
 	w := &Waiter{hub: h, id: id, c: make(chan struct{}, 1)}
 	h.mu.Lock()
 	w.next = h.waiters[id]
 	h.waiters[id] = w
+	if h.err.Load() != nil {
+		w.wake()
+	}
 	h.mu.Unlock()
 	return w
+}
+
+// Close ends every [Follow] on h, now and later, with err (which should
+// wrap store.ErrClosed): the backend calls it when it closes. Later calls
+// do nothing.
+func (h *Hub) Close(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err.Load() != nil {
+		return
+	}
+	h.err.Store(&err)
+	for _, first := range h.waiters {
+		for w := first; w != nil; w = w.next {
+			w.wake()
+		}
+	}
+}
+
+// Err returns the error Close was given, or nil.
+func (h *Hub) Err() error {
+	if p := h.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // C receives a value after each [Hub.Notify] for the waiter's session (or
@@ -143,15 +173,10 @@ type Reader interface {
 type Options struct {
 	// Batch is how many chunks one read fetches; 0 means 512.
 	Batch int
-	// Poll is how often a waiting subscriber re-reads without a wake-up;
+	// Poll is how often a waiting subscriber re-reads without a wake-up
+	// (a tick every Poll re-reads if no wake-up came since the last one);
 	// 0 means 2 s, a negative value never.
 	Poll time.Duration
-	// Closed is closed when the store closes; Follow then ends with
-	// ClosedErr.
-	Closed <-chan struct{}
-	// ClosedErr is the error reported when Closed is closed; it should wrap
-	// store.ErrClosed.
-	ClosedErr error
 	// Cache, if set, answers reads when it can (see [Cache]); the backend
 	// is read when it cannot, and after every poll tick.
 	Cache *Cache
@@ -160,8 +185,9 @@ type Options struct {
 // Follow implements [store.Store.Subscribe] on r: it yields every chunk
 // with sequence > after, then live chunks as hub wakes it, with no gap and
 // no duplicate. It ends without error once every chunk is yielded and the
-// stream is not active; with ctx.Err() when ctx is done; with
-// o.ClosedErr when o.Closed is closed; and with r's error if a read fails.
+// stream is not active; with ctx.Err() when ctx is done; with the error
+// given to hub.Close when the hub closes; and with r's error if a read
+// fails.
 // The backend must call hub.Notify(sessionID) after every append and status
 // change it learns of.
 func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int64, o Options) iter.Seq2[helix.Chunk, error] {
@@ -183,8 +209,11 @@ func Follow(ctx context.Context, r Reader, hub *Hub, sessionID string, after int
 			f = start.fresh(max(after, 0))
 		}
 		// Registered before the first read, so that no change after it
-		// goes unnoticed.
+		// goes unnoticed. Everything that ends a wait (a change, ctx, the
+		// hub's close, the poll tick) wakes this one channel: a wait is a
+		// plain receive, cheaper than a select over four.
 		f.waiter = f.hub.Watch(f.id)
+		f.stopCtx = context.AfterFunc(f.ctx, f.waiter.wake)
 		defer f.stop()
 		for f.step(yield) {
 		}
@@ -224,10 +253,15 @@ type follower struct {
 	batch  int
 	poll   time.Duration
 	timer  *time.Timer
-	woke   time.Time      // the last wake-up or poll
 	waiter *Waiter        // the subscription's wake-ups
 	buf    []*helix.Chunk // what one read returned, being yielded
 	polled bool           // the last wait ended by the poll timer
+	// stopCtx deregisters the wake-up on ctx's end.
+	stopCtx func() bool
+	// ticked is set by the poll timer before it wakes the waiter; wakes
+	// counts the other wake-ups since the last tick (the follower's).
+	ticked atomic.Bool
+	wakes  int
 }
 
 // fresh returns a copy of f's settings that starts after the given
@@ -240,10 +274,17 @@ func (f *follower) fresh(after int64) *follower {
 
 // stop releases what the subscription holds: its registration and timer.
 func (f *follower) stop() {
+	f.stopCtx()
 	f.waiter.Close()
 	if f.timer != nil {
 		f.timer.Stop()
 	}
+}
+
+// tick is the poll timer's callback.
+func (f *follower) tick() {
+	f.ticked.Store(true)
+	f.waiter.wake()
 }
 
 // readAndYield reads the chunks after f.next (from the cache when it can
@@ -329,45 +370,37 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 	return false, info.Status != helix.StreamActive
 }
 
-// wait blocks until wake fires, the poll interval passes, ctx is done or
-// the store closes; it returns the error that ends the subscription, if
+// wait blocks until wake fires (a change, ctx's end, the hub's close or
+// the poll timer); it returns the error that ends the subscription, if
 // any.
 //
-// The poll timer is not reset on every wait (a timer operation per chunk
-// is measurable on a busy server): f.woke records the last wake-up, and a
-// tick that comes less than a poll interval after it re-arms the timer
-// for the rest of the interval and goes on waiting.
+// The poll timer is not reset on every wake-up (a timer operation per
+// chunk is measurable on a busy server): wake-ups are counted, and a tick
+// that finds some since the last one re-arms the timer instead of marking
+// a poll. So a stream is re-read from the backend after one to two poll
+// intervals without a wake-up. Every wake ends the wait, a tick's too: a
+// change may have merged into it.
 func (f *follower) wait(wake <-chan struct{}) error {
-	var tick <-chan time.Time
-	if f.poll > 0 {
-		if f.timer == nil {
-			f.timer = time.NewTimer(f.poll)
-			f.woke = time.Now()
-		}
-		tick = f.timer.C
+	if f.poll > 0 && f.timer == nil {
+		f.timer = time.AfterFunc(f.poll, f.tick)
 	}
-	for {
-		select {
-		case <-wake:
-			if f.poll > 0 {
-				f.woke = time.Now()
-			}
-			return nil
-		case <-tick:
-			if quiet := time.Since(f.woke); quiet < f.poll {
-				f.timer.Reset(f.poll - quiet)
-				continue
-			}
-			f.polled = true
-			f.woke = time.Now()
-			f.timer.Reset(f.poll)
-			return nil
-		case <-f.ctx.Done():
-			return f.ctx.Err()
-		case <-f.o.Closed:
-			return f.o.ClosedErr
-		}
+	<-wake
+	if err := f.ctx.Err(); err != nil {
+		return err
 	}
+	if err := f.hub.Err(); err != nil {
+		return err
+	}
+	if !f.ticked.Swap(false) {
+		f.wakes++
+		return nil
+	}
+	if f.wakes == 0 {
+		f.polled = true
+	}
+	f.wakes = 0
+	f.timer.Reset(f.poll)
+	return nil
 }
 
 // yieldErr yields err with a zero chunk; kept out of line so that the

@@ -124,11 +124,16 @@ func TestFollowCancelAndClose(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("after cancel: %v, want context.Canceled", err)
 	}
-	closed := make(chan struct{})
-	_, errc = follow(t, t.Context(), f, NewHub(), 0, Options{Poll: -1, Closed: closed, ClosedErr: store.ErrClosed})
-	close(closed)
+	hub := NewHub()
+	_, errc = follow(t, t.Context(), f, hub, 0, Options{Poll: -1})
+	hub.Close(store.ErrClosed)
 	if err := <-errc; !errors.Is(err, store.ErrClosed) {
 		t.Errorf("after close: %v, want ErrClosed", err)
+	}
+	// A subscription that starts on a closed hub ends at once.
+	_, errc = follow(t, t.Context(), f, hub, 0, Options{Poll: -1})
+	if err := <-errc; !errors.Is(err, store.ErrClosed) {
+		t.Errorf("on a closed hub: %v, want ErrClosed", err)
 	}
 }
 
