@@ -158,10 +158,13 @@ func (c *Cache) Read(dst []*helix.Chunk, id string, after int64, limit int) (chu
 	if after == e.last {
 		return dst, e.status, true
 	}
-	if len(e.chunks) == 0 || e.chunks[0].Sequence > after+1 {
+	// The kept chunks are consecutive and end at e.last: the first one's
+	// sequence is known without reading it (a cache miss, under c.mu).
+	first := e.last - int64(len(e.chunks)) + 1
+	if len(e.chunks) == 0 || first > after+1 {
 		return dst, "", false
 	}
-	from := int(after + 1 - e.chunks[0].Sequence)
+	from := int(after + 1 - first)
 	n := len(e.chunks) - from
 	if limit > 0 && n > limit {
 		n = limit
