@@ -268,34 +268,53 @@ func moveRows(rows []any, e, add *pendEntry) ([]any, int64) {
 			n, buf = 0, nil
 		}
 	}
+	var next []pendRow // add's rows, which follow e's
+	if e != nil && add != nil {
+		next = add.rows
+	}
 	for _, p := range []*pendEntry{e, add} {
 		if p == nil {
 			continue
 		}
 		sid = p.sid
-		for _, r := range p.rows {
+		for i, r := range p.rows {
 			if n == segMax || (n > 0 && r.seq != last+1) {
 				end() // full, or (never expected) not consecutive
 			}
 			if n == 0 {
 				first = r.seq
-				buf = make([]byte, 0, segSize(p.rows))
+				buf = make([]byte, 0, segSize(p.rows[i:], next))
 			}
 			buf = appendSegRecord(buf, r.data)
 			last = r.seq
 			n++
 		}
+		next = nil
 	}
 	end()
 	return rows, last
 }
 
-// segSize is a guess at the size of a segment of rows: what a segMax
-// prefix of them takes, with two bytes of length each.
-func segSize(rows []pendRow) int {
-	n := 0
-	for _, r := range rows[:min(len(rows), segMax)] {
-		n += len(r.data) + 2
+// segSize is the size of a segment of the first segMax rows of a then b.
+func segSize(a, b []pendRow) int {
+	size, n := 0, 0
+	for _, rs := range [2][]pendRow{a, b} {
+		for _, r := range rs {
+			if n == segMax {
+				return size
+			}
+			size += len(r.data) + uvarintLen(uint64(len(r.data)))
+			n++
+		}
+	}
+	return size
+}
+
+// uvarintLen is how many bytes binary.AppendUvarint writes for v.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
 	}
 	return n
 }

@@ -112,3 +112,68 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestMoveRowsBuffers: moveRows cuts segments of at most segMax
+// consecutive chunks, pending ones first, each built in a buffer of
+// exactly its size (no growth), and its records decode to the chunks.
+func TestMoveRowsBuffers(t *testing.T) {
+	rowsOf := func(from, n, size int) []pendRow {
+		var rs []pendRow
+		for i := range n {
+			rs = append(rs, pendRow{seq: int64(from + i), data: bytes.Repeat([]byte{'x'}, size+i%3)})
+		}
+		return rs
+	}
+	tests := []struct {
+		name         string
+		pending, add int
+		size         int
+	}{
+		{"pending only", 10, 0, 50},
+		{"added only", 0, 5, 50},
+		{"both, one segment", 31, 1, 50},
+		{"both, several segments", 100, 40, 50},
+		{"long chunks", 3, 3, 20000}, // three-byte lengths
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e, add *pendEntry
+			if tt.pending > 0 {
+				e = &pendEntry{sid: 7, rows: rowsOf(1, tt.pending, tt.size)}
+			}
+			if tt.add > 0 {
+				add = &pendEntry{sid: 7, rows: rowsOf(tt.pending+1, tt.add, tt.size)}
+			}
+			rows, last := moveRows(nil, e, add)
+			total := tt.pending + tt.add
+			if last != int64(total) {
+				t.Fatalf("last %d, want %d", last, total)
+			}
+			next := int64(1)
+			for i := 0; i < len(rows); i += 4 {
+				first, lastSeq, buf := rows[i+2].(int64), rows[i+1].(int64), rows[i+3].([]byte)
+				if first != next || lastSeq-first+1 > segMax {
+					t.Fatalf("segment %d..%d after %d", first, lastSeq, next-1)
+				}
+				if len(buf) != cap(buf) {
+					t.Errorf("segment %d..%d: %d bytes in a buffer of %d", first, lastSeq, len(buf), cap(buf))
+				}
+				n := int64(0)
+				for b := buf; len(b) > 0; n++ {
+					l, rest, err := uvarint(b)
+					if err != nil || int(l) > len(rest) {
+						t.Fatalf("segment %d..%d: record %d does not decode", first, lastSeq, n)
+					}
+					b = rest[l:]
+				}
+				if n != lastSeq-first+1 {
+					t.Fatalf("segment %d..%d holds %d records", first, lastSeq, n)
+				}
+				next = lastSeq + 1
+			}
+			if next != int64(total)+1 {
+				t.Fatalf("segments end at %d, want %d", next-1, total)
+			}
+		})
+	}
+}
