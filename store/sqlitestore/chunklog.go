@@ -62,6 +62,14 @@ type pendEntry struct {
 	since time.Time // when its oldest pending chunk was appended
 }
 
+// sidOf is e's stream row id, 0 for a nil e.
+func (e *pendEntry) sidOf() int64 {
+	if e == nil {
+		return 0
+	}
+	return e.sid
+}
+
 // logBatch is what one group commit changes of the log, applied to
 // Store.pend once it has committed.
 type logBatch struct {

@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -190,4 +191,85 @@ func TestChunkLogTwoProcesses(t *testing.T) {
 	}
 	checkStream(t, a, "s", 38)
 	checkStream(t, b, "s", 38)
+}
+
+// TestRetentionDeletesSegments: with MaxChunks, a stream's older segments
+// are deleted as it grows (at most MaxChunks plus a segment stay stored),
+// reads and subscriptions return only the newest MaxChunks chunks, and a
+// store opened later on the file sees the same.
+func TestRetentionDeletesSegments(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	const keep = 100
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{PollInterval: -1, MaxChunks: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStreamStatus(ctx, "s", 0, helix.StreamActive); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	for i := 0; i < n; i += 10 {
+		batch := make([]helix.Chunk, 10)
+		for j := range batch {
+			batch[j] = helix.Chunk{Type: helix.ChunkTextDelta, Delta: fmt.Sprint(i + j + 1)}
+		}
+		if _, err := s.AppendChunks(ctx, "s", 0, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(st *sqlitestore.Store, when string) {
+		t.Helper()
+		got, err := st.ReadChunks(ctx, "s", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != keep || got[0].Sequence != n-keep+1 || got[keep-1].Sequence != n || got[0].Delta != fmt.Sprint(n-keep+1) {
+			t.Fatalf("%s: ReadChunks returned %d chunks (%d..%d); want the newest %d", when, len(got), got[0].Sequence, got[len(got)-1].Sequence, keep)
+		}
+		info, err := st.StreamInfo(ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.FirstSequence != n-keep+1 || info.LastSequence != n {
+			t.Fatalf("%s: StreamInfo %d..%d, want %d..%d", when, info.FirstSequence, info.LastSequence, n-keep+1, n)
+		}
+		var subs []int64
+		sctx, cancel := context.WithCancel(ctx)
+		for c, err := range st.Subscribe(sctx, "s", 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs = append(subs, c.Sequence)
+			if c.Sequence == n {
+				break
+			}
+		}
+		cancel()
+		if len(subs) != keep || subs[0] != n-keep+1 {
+			t.Fatalf("%s: Subscribe from 0 yielded %d chunks from %d; want the newest %d", when, len(subs), subs[0], keep)
+		}
+	}
+	check(s, "live stream")
+	if err := s.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
+	check(s, "ended stream")
+	_, chunks, err := s.Segments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunks < keep || chunks > keep+64 {
+		t.Fatalf("%d chunks stored in segments; want between %d and %d", chunks, keep, keep+64)
+	}
+	other, err := sqlitestore.Open(ctx, path, sqlitestore.Options{PollInterval: -1, MaxChunks: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	check(other, "another store")
 }

@@ -36,6 +36,16 @@
 // per-stream segment rows (see chunklog.go and records.go), so a chunk
 // costs SQLite its bytes, not a row.
 //
+// # Retention
+//
+// By default a stream keeps every chunk. With Options.MaxChunks (URL
+// "?max_chunks=100000"), it keeps its newest MaxChunks: older ones are no
+// longer read (ReadChunks, Subscribe and StreamInfo.FirstSequence agree on
+// the window) and their segment rows are deleted as the stream grows, so a
+// stream stores at most MaxChunks plus one segment. Sequences are never
+// reused. (The Redis store caps streams by default; an embedded file keeps
+// what it is given unless asked not to.)
+//
 // # Live tail
 //
 // Subscribe is woken directly by this store's own writes. Writes by other
@@ -107,10 +117,23 @@ type Options struct {
 	// than it costs latency. 0 means 2 ms; a negative value commits as
 	// soon as the previous commit ends.
 	CommitInterval time.Duration
+	// MaxChunks, if positive, is how many of a stream's newest chunks it
+	// keeps: older ones are no longer read (ReadChunks, Subscribe,
+	// StreamInfo.FirstSequence) and their rows are deleted as the stream
+	// grows. Sequences are never reused. 0 keeps every chunk; otherwise
+	// it must be at least 64 (two segments' worth, and more than the
+	// live-tail cache keeps of a stream, so that a subscriber is never
+	// served a chunk that ReadChunks no longer returns).
+	MaxChunks int
 	// Logger receives background errors (the poller's); nil means
 	// slog.Default().
 	Logger *slog.Logger
 }
+
+// minMaxChunks is the smallest retention Options.MaxChunks accepts: the
+// tail cache keeps at most this many chunks of a stream (tail.NewCache's
+// default, twice 32).
+const minMaxChunks = 64
 
 // parseURL turns "sqlite://./helix.db?synchronous=full&busy_timeout=10s"
 // into a path and options.
@@ -139,8 +162,10 @@ func parseURL(u *url.URL) (string, Options, error) {
 			o.MaxBatch, err = strconv.Atoi(v)
 		case "commit_interval":
 			o.CommitInterval, err = time.ParseDuration(v)
+		case "max_chunks":
+			o.MaxChunks, err = strconv.Atoi(v)
 		default:
-			return "", o, fmt.Errorf("sqlitestore: unknown URL parameter %q (known: synchronous, busy_timeout, read_conns, poll_interval, max_batch, commit_interval)", k)
+			return "", o, fmt.Errorf("sqlitestore: unknown URL parameter %q (known: synchronous, busy_timeout, read_conns, poll_interval, max_batch, commit_interval, max_chunks)", k)
 		}
 		if err != nil {
 			return "", o, fmt.Errorf("sqlitestore: URL parameter %s=%q: not a valid value", k, v)
@@ -158,8 +183,11 @@ func (o *Options) validate() error {
 	default:
 		return fmt.Errorf("sqlitestore: synchronous %q: want normal or full", o.Synchronous)
 	}
-	if o.BusyTimeout < 0 || o.ReadConns < 0 || o.MaxBatch < 0 {
-		return errors.New("sqlitestore: busy timeout, read connections and max batch must not be negative")
+	if o.BusyTimeout < 0 || o.ReadConns < 0 || o.MaxBatch < 0 || o.MaxChunks < 0 {
+		return errors.New("sqlitestore: busy timeout, read connections, max batch and max chunks must not be negative")
+	}
+	if o.MaxChunks > 0 && o.MaxChunks < minMaxChunks {
+		return fmt.Errorf("sqlitestore: max chunks %d: want 0 (keep all) or at least %d", o.MaxChunks, minMaxChunks)
 	}
 	if o.BusyTimeout == 0 {
 		o.BusyTimeout = 5 * time.Second

@@ -395,7 +395,8 @@ func (s *Store) flush(batch []*appendReq) {
 		// Move the streams that have enough pending chunks, that stopped
 		// being active, or (on a sweep) that waited too long.
 		sweep := now.Sub(s.lastSweep) >= s.sweepEvery
-		var rows []any // the segments, as segCols
+		var rows []any    // the segments, as segCols
+		var trims []int64 // retention: sid, floor pairs
 		s.logMu.Lock()
 		move := func(id string) {
 			if _, done := lb.moved[id]; done {
@@ -408,6 +409,13 @@ func (s *Store) flush(batch []*appendReq) {
 			var last int64
 			rows, last = moveRows(rows, e, add)
 			lb.moved[id] = last
+			if floor := last - int64(s.o.MaxChunks); s.o.MaxChunks > 0 && floor > 0 {
+				sid := e.sidOf()
+				if add != nil {
+					sid = add.sid
+				}
+				trims = append(trims, sid, floor)
+			}
 		}
 		for id, add := range lb.adds {
 			if e := s.pend[id]; len(add.rows)+pendLen(e) >= moveAt {
@@ -427,6 +435,14 @@ func (s *Store) flush(batch []*appendReq) {
 		s.logMu.Unlock()
 		if err := execRows(&s.insSegs, 4, rows); err != nil {
 			return err
+		}
+		// Retention: the segments wholly older than a moved stream's
+		// newest MaxChunks go (the rest of the window's floor is only not
+		// read).
+		for i := 0; i < len(trims); i += 2 {
+			if _, err := tx.exec(`DELETE FROM chunk_segs WHERE sid = ? AND last_seq <= ?`, trims[i], trims[i+1]); err != nil {
+				return err
+			}
 		}
 		if sweep {
 			// The log rows before this batch's whose chunks have all
@@ -521,6 +537,15 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 	mem := s.pendingSnapshot(sessionID) // before the read's snapshot
 	var out []helix.Chunk
 	err := s.read(ctx, "read chunks", sessionID, func(t txn, sid int64) error {
+		if s.o.MaxChunks > 0 {
+			// Only the newest MaxChunks chunks are read (older segments
+			// may not have been deleted yet).
+			last, err := s.lastIn(t, sid, mem)
+			if err != nil {
+				return err
+			}
+			after = max(after, last-int64(s.o.MaxChunks))
+		}
 		rows, err := t.query(`SELECT first_seq, last_seq, data FROM chunk_segs WHERE sid = ? AND last_seq > ? ORDER BY last_seq`, sid, max(after, 0))
 		if err != nil {
 			return err
@@ -659,8 +684,30 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 	info := store.StreamInfo{Status: helix.StreamStatus(st.status), LastSequence: st.last}
 	if info.LastSequence > 0 {
 		info.FirstSequence = 1
+		if s.o.MaxChunks > 0 {
+			info.FirstSequence = max(1, st.last-int64(s.o.MaxChunks)+1)
+		}
 	}
 	return info, nil
+}
+
+// lastIn is the stream's last sequence in t's snapshot: its segments' and,
+// for an active stream, its pending chunks' (mem is a pendingSnapshot taken
+// before the snapshot).
+func (s *Store) lastIn(t txn, sid int64, mem []pendRow) (int64, error) {
+	var status string
+	var last int64
+	if err := t.row(`SELECT stream_status, `+lastSeqOf+` FROM sessions WHERE sid = ?`, sid).Scan(&status, &last); err != nil {
+		return 0, err
+	}
+	if status != string(helix.StreamActive) {
+		return last, nil
+	}
+	pend, err := s.pendingAfter(t, sid, mem, last)
+	if n := len(pend); n > 0 {
+		last = pend[n-1].seq
+	}
+	return last, err
 }
 
 // streamState is a stream's status, newest fencing token and last sequence.
