@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -272,4 +273,114 @@ func TestRetentionDeletesSegments(t *testing.T) {
 	}
 	defer other.Close()
 	check(other, "another store")
+}
+
+// TestExpire: the TTL sweep deletes the sessions last written before its
+// cutoff, with everything they hold (pending chunks included, which must
+// then never be moved), keeps those written since, and the store (and
+// another one opened on the file) goes on writing.
+func TestExpire(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetSweep(0, 0)     // every commit moves every pending chunk
+	cutoff := time.Now() // set again below, between "touched" and "new"
+	for _, id := range []string{"old", "touched", "new"} {
+		if id == "new" {
+			time.Sleep(5 * time.Millisecond)
+			cutoff = time.Now()
+			time.Sleep(5 * time.Millisecond)
+			if err := s.RequestControl(ctx, "touched", store.ControlRequest{Kind: store.ControlInterrupt}); err != nil { // a write after the cutoff
+				t.Fatal(err)
+			}
+		}
+		if err := s.CreateSession(ctx, &store.Session{ID: id, AgentType: "x", Status: helix.StatusRunning}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetStreamStatus(ctx, id, 0, helix.StreamActive); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendChunks(ctx, id, 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "a"}, {Type: helix.ChunkTextDelta, Delta: "b"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.SetSweep(time.Hour, time.Hour) // "old" keeps a pending chunk from here on
+	if _, err := s.AppendChunks(ctx, "old", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Pending("old") == 0 {
+		t.Fatal(`"old" has no pending chunk: the test would not cover one`)
+	}
+	n, err := s.Expire(ctx, cutoff)
+	if err != nil || n != 1 {
+		t.Fatalf("Expire = %d, %v; want 1 session deleted", n, err)
+	}
+	if _, err := s.GetSession(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`GetSession("old") after expiry: %v, want ErrNotFound`, err)
+	}
+	if _, err := s.ReadChunks(ctx, "old", 0, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`ReadChunks("old") after expiry: %v, want ErrNotFound`, err)
+	}
+	for _, id := range []string{"touched", "new"} {
+		if got, err := s.ReadChunks(ctx, id, 0, 0); err != nil || len(got) != 2 {
+			t.Fatalf("ReadChunks(%q) after expiry: %d chunks, %v; want 2", id, len(got), err)
+		}
+	}
+	// The deleted stream's pending chunk is not moved into a segment
+	// (which would fail every commit on the foreign key).
+	s.SetSweep(0, 0)
+	for _, id := range []string{"touched", "new"} {
+		if _, err := s.AppendChunks(ctx, id, 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "c"}}); err != nil {
+			t.Fatalf("append to %q after expiry: %v", id, err)
+		}
+		if err := s.SetStreamStatus(ctx, id, 0, helix.StreamEnded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := sqlitestore.Open(ctx, path, sqlitestore.Options{PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if got, err := other.ReadChunks(ctx, "new", 0, 0); err != nil || len(got) != 3 {
+		t.Fatalf("another store: ReadChunks(new) = %d chunks, %v; want 3", len(got), err)
+	}
+	if _, err := other.GetSession(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`another store: GetSession("old") = %v, want ErrNotFound`, err)
+	}
+}
+
+// TestTTLSweep: with Options.TTL, the store's own sweep deletes a session
+// that has not been written for the TTL.
+func TestTTLSweep(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{PollInterval: -1, TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetSession(ctx, "s"); err != nil {
+		t.Fatalf("GetSession right after creation: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.GetSession(ctx, "s")
+		if errors.Is(err, store.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session was still there 10 s after its 1 s TTL")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

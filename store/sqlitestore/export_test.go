@@ -51,3 +51,9 @@ func (s *Store) TableRows(ctx context.Context, table string) (int, error) {
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
 	return n, err
 }
+
+// Expire deletes the sessions last written before cutoff, as the TTL sweep
+// does.
+func (s *Store) Expire(ctx context.Context, cutoff time.Time) (int, error) {
+	return s.expire(ctx, cutoff)
+}

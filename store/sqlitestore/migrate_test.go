@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/store"
@@ -38,7 +39,7 @@ func TestMigrateSegments(t *testing.T) {
 		}
 	}
 	exec(`INSERT INTO sessions (sid, id, principal, agent_type, status, created_ns, version, record, stream_status)
-		VALUES (7, 's', '', 'x', 'running', 1, 1, '{"id":"s"}', 'active')`)
+		VALUES (7, 's', '', 'x', 'running', 1, 1, '{"id":"s","updatedAt":"2026-01-02T03:04:05.5+01:00"}', 'active')`)
 	data := func(seq int) string { return fmt.Sprintf(`{"type":"text_delta","delta":"d%d"}`, seq) }
 	for seq := 1; seq <= moved; seq++ {
 		exec(`INSERT INTO chunks (sid, seq, data) VALUES (7, ?, ?)`, seq, data(seq))
@@ -80,6 +81,14 @@ func TestMigrateSegments(t *testing.T) {
 	}
 	if segs != 2 || logRows != 0 { // 64 + 11 chunks
 		t.Errorf("after the migration: %d segments, %d log rows; want 2 and 0", segs, logRows)
+	}
+	// Migration 4 takes a session's last write time from its record.
+	var updated int64
+	if err := s.r.QueryRowContext(ctx, `SELECT updated_ns FROM sessions WHERE id = 's'`).Scan(&updated); err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 1, 2, 2, 4, 5, 5e8, time.UTC).UnixNano(); updated != want {
+		t.Errorf("after the migration: updated_ns %d, want %d (the record's updatedAt)", updated, want)
 	}
 	last, err := s.AppendChunks(ctx, "s", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "next"}})
 	if err != nil || last != moved+pending+1 {

@@ -85,6 +85,12 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX chunk_segs_by_stream ON chunk_segs (sid, last_seq, first_seq);
 	ALTER TABLE sessions DROP COLUMN last_seq; -- unused since the chunk log`,
+	// 4: retention by age (Options.TTL): when each session was last
+	// written, carried over from its record's updatedAt.
+	`ALTER TABLE sessions ADD COLUMN updated_ns INTEGER NOT NULL DEFAULT 0;
+	UPDATE sessions SET updated_ns = max(created_ns, coalesce(
+		CAST(unixepoch(json_extract(CAST(record AS TEXT), '$.updatedAt'), 'subsec') * 1000000000 AS INTEGER), 0));
+	CREATE INDEX sessions_by_update ON sessions (updated_ns);`,
 }
 
 // goMigrations run, by version, after that migration's SQL in the same

@@ -176,9 +176,9 @@ func createOp(rec *store.Session, fence uint64) (id string, fn func(t txn) error
 	}
 	return c.ID, func(t txn) error {
 		res, err := t.exec(`INSERT INTO sessions
-			(id, principal, agent_type, status, created_ns, version, message_count, record, stream_status, fence)
-			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			c.ID, c.Principal, c.AgentType, string(c.Status), c.CreatedAt.UnixNano(), c.MessageCount, data, string(helix.StreamActive), fence)
+			(id, principal, agent_type, status, created_ns, version, message_count, record, stream_status, fence, updated_ns)
+			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			c.ID, c.Principal, c.AgentType, string(c.Status), c.CreatedAt.UnixNano(), c.MessageCount, data, string(helix.StreamActive), fence, time.Now().UnixNano())
 		if err != nil {
 			return err
 		}
@@ -319,8 +319,8 @@ func commitOp(c store.Commit) (fn func(t txn) error, version int64, err error) {
 			return err
 		}
 		_, err = t.exec(`UPDATE sessions SET record = ?, version = ?, status = ?, principal = ?, agent_type = ?,
-			message_count = ?, control = CASE WHEN ? THEN NULL ELSE control END WHERE sid = ?`,
-			data, rec.Version, string(rec.Status), rec.Principal, rec.AgentType, rec.MessageCount, c.ClearControl, sid)
+			message_count = ?, control = CASE WHEN ? THEN NULL ELSE control END, updated_ns = ? WHERE sid = ?`,
+			data, rec.Version, string(rec.Status), rec.Principal, rec.AgentType, rec.MessageCount, c.ClearControl, time.Now().UnixNano(), sid)
 		return err
 	}, rec.Version, nil
 }
@@ -532,9 +532,9 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 	}
 	return s.write(ctx, op, sessionID, func(t txn) error {
 		// An interrupt never replaces a pending abort.
-		res, err := t.exec(`UPDATE sessions SET control = ?
+		res, err := t.exec(`UPDATE sessions SET control = ?, updated_ns = ?
 			WHERE id = ? AND NOT (? = 'interrupt' AND coalesce(json_extract(control, '$.kind'), '') = 'abort')`,
-			string(data), sessionID, string(r.Kind))
+			string(data), time.Now().UnixNano(), sessionID, string(r.Kind))
 		if err != nil {
 			return err
 		}
@@ -579,7 +579,7 @@ func (s *Store) NextFence(ctx context.Context, sessionID string) (uint64, error)
 	const op = "next fence"
 	var fence uint64
 	err := s.write(ctx, op, sessionID, func(t txn) error {
-		err := t.row(`UPDATE sessions SET fence = fence + 1 WHERE id = ? RETURNING fence`, sessionID).Scan(&fence)
+		err := t.row(`UPDATE sessions SET fence = fence + 1, updated_ns = ? WHERE id = ? RETURNING fence`, time.Now().UnixNano(), sessionID).Scan(&fence)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound(op, sessionID)
 		}

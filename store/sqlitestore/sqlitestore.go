@@ -46,6 +46,13 @@
 // reused. (The Redis store caps streams by default; an embedded file keeps
 // what it is given unless asked not to.)
 //
+// With Options.TTL (URL "?ttl=720h"), a session is deleted, with its
+// messages, runs, checkpoints and chunks, once it has not been written for
+// TTL (its creation, commits, stream status changes and control requests
+// count; chunk appends do not). A sweep runs every TTL/10, between once a
+// second and once a minute, deleting in batches of 100 sessions through
+// the group commit.
+//
 // # Live tail
 //
 // Subscribe is woken directly by this store's own writes. Writes by other
@@ -125,6 +132,12 @@ type Options struct {
 	// live-tail cache keeps of a stream, so that a subscriber is never
 	// served a chunk that ReadChunks no longer returns).
 	MaxChunks int
+	// TTL, if positive, is how long a session is kept after its newest
+	// write (its creation, a commit, a stream status change, a control
+	// request; not a chunk append): then it is deleted with its messages,
+	// runs, checkpoints and chunks, by a sweep every TTL/10 (between 1 s
+	// and 1 min). 0 keeps sessions for ever.
+	TTL time.Duration
 	// Logger receives background errors (the poller's); nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -164,8 +177,10 @@ func parseURL(u *url.URL) (string, Options, error) {
 			o.CommitInterval, err = time.ParseDuration(v)
 		case "max_chunks":
 			o.MaxChunks, err = strconv.Atoi(v)
+		case "ttl":
+			o.TTL, err = time.ParseDuration(v)
 		default:
-			return "", o, fmt.Errorf("sqlitestore: unknown URL parameter %q (known: synchronous, busy_timeout, read_conns, poll_interval, max_batch, commit_interval, max_chunks)", k)
+			return "", o, fmt.Errorf("sqlitestore: unknown URL parameter %q (known: synchronous, busy_timeout, read_conns, poll_interval, max_batch, commit_interval, max_chunks, ttl)", k)
 		}
 		if err != nil {
 			return "", o, fmt.Errorf("sqlitestore: URL parameter %s=%q: not a valid value", k, v)
@@ -183,8 +198,8 @@ func (o *Options) validate() error {
 	default:
 		return fmt.Errorf("sqlitestore: synchronous %q: want normal or full", o.Synchronous)
 	}
-	if o.BusyTimeout < 0 || o.ReadConns < 0 || o.MaxBatch < 0 || o.MaxChunks < 0 {
-		return errors.New("sqlitestore: busy timeout, read connections, max batch and max chunks must not be negative")
+	if o.BusyTimeout < 0 || o.ReadConns < 0 || o.MaxBatch < 0 || o.MaxChunks < 0 || o.TTL < 0 {
+		return errors.New("sqlitestore: busy timeout, read connections, max batch, max chunks and ttl must not be negative")
 	}
 	if o.MaxChunks > 0 && o.MaxChunks < minMaxChunks {
 		return fmt.Errorf("sqlitestore: max chunks %d: want 0 (keep all) or at least %d", o.MaxChunks, minMaxChunks)
@@ -355,6 +370,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.appender()
+	if o.TTL > 0 {
+		s.wg.Add(1)
+		go s.expireLoop()
+	}
 	if o.PollInterval > 0 {
 		conn, err := r.Conn(ctx)
 		if err != nil {

@@ -664,7 +664,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		if fence != 0 && fence < newest {
 			return staleFence(op, sessionID, fence, newest)
 		}
-		_, err := t.exec(`UPDATE sessions SET stream_status = ? WHERE id = ?`, string(status), sessionID)
+		_, err := t.exec(`UPDATE sessions SET stream_status = ?, updated_ns = ? WHERE id = ?`, string(status), time.Now().UnixNano(), sessionID)
 		return err
 	}})
 	if err == nil {

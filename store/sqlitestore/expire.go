@@ -1,0 +1,87 @@
+package sqlitestore
+
+import (
+	"context"
+	"time"
+)
+
+// expireBatch is how many sessions one expiry write deletes: the deletes
+// cascade to every message, run, checkpoint and segment of the sessions,
+// and the group commit that carries them holds every other writer.
+const expireBatch = 100
+
+// expireLoop deletes expired sessions (Options.TTL) every TTL/10, between
+// once a second and once a minute, until the store closes.
+func (s *Store) expireLoop() {
+	defer s.wg.Done()
+	every := min(max(s.o.TTL/10, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		if _, err := s.expire(context.Background(), time.Now().Add(-s.o.TTL)); err != nil {
+			if !failing && !s.closed.Load() {
+				s.o.Logger.Warn("sqlitestore: deleting expired sessions failed", "error", err)
+			}
+			failing = true
+			continue
+		}
+		failing = false
+	}
+}
+
+// expire deletes the sessions last written before cutoff, in batches, and
+// reports how many it deleted.
+func (s *Store) expire(ctx context.Context, cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		var ids []string
+		err := s.write(ctx, "expire sessions", "", func(t txn) error {
+			ids = ids[:0]
+			rows, err := t.query(`DELETE FROM sessions WHERE sid IN
+				(SELECT sid FROM sessions WHERE updated_ns < ? ORDER BY updated_ns LIMIT ?) RETURNING id`,
+				cutoff.UnixNano(), expireBatch)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			// What the writer knows of these streams goes too: their
+			// pending chunks must not be moved into segments of deleted
+			// sessions. (If the transaction fails, the writer learns the
+			// log again: see appendState.)
+			s.logMu.Lock()
+			for _, id := range ids {
+				delete(s.pend, id)
+				delete(s.tails, id)
+			}
+			s.logMu.Unlock()
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		for _, id := range ids {
+			s.cache.Forget(id)
+			s.hub.Notify(id) // a subscriber reads, and learns it is gone
+		}
+		total += len(ids)
+		if len(ids) < expireBatch {
+			return total, nil
+		}
+	}
+}
