@@ -1,6 +1,11 @@
 package pgstore
 
-import "github.com/jackc/pgx/v5/pgxpool"
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // Internals the external tests use.
 
@@ -22,3 +27,12 @@ var (
 	NotifyPayloads = notifyPayloads
 	ParsePayload   = parsePayload
 )
+
+// Expire deletes the sessions last updated before cutoff, as the TTL sweep
+// does.
+func (s *Store) Expire(ctx context.Context, cutoff time.Time) (int, error) {
+	return s.expire(ctx, cutoff)
+}
+
+// Migrations is how many migrations the package has.
+var Migrations = len(migrations)

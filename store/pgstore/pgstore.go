@@ -103,6 +103,17 @@
 // noticed. Subscribers also re-read every Options.PollInterval, so a lost
 // notification costs latency, never correctness.
 //
+// # Retention
+//
+// By default everything is kept. With Options.MaxChunks (URL
+// "?max_chunks=100000") each append also deletes, in the same transaction,
+// its stream's chunks older than the newest MaxChunks; StreamInfo's
+// FirstSequence is the oldest chunk stored. With Options.TTL (URL
+// "?ttl=720h") a sweep every TTL/10 (1 s to 1 min) deletes the sessions
+// whose updated_at (creation or last commit) is older than the TTL, with
+// their stream, messages, runs, checkpoints and chunks, 100 sessions per
+// statement; several processes may sweep the same schema.
+//
 // # Migrations
 //
 // The tables are created and upgraded by numbered, forward-only migrations
@@ -183,6 +194,16 @@ type Options struct {
 	// MaxAppendBatch bounds how many AppendChunks calls one group commit
 	// takes; 0 means 128.
 	MaxAppendBatch int
+	// MaxChunks, if positive, is how many of a stream's newest chunks it
+	// keeps: each append deletes, in its own transaction, the chunks that
+	// fall out of the window. Sequences are never reused; StreamInfo's
+	// FirstSequence is the oldest chunk kept. 0 keeps every chunk.
+	MaxChunks int
+	// TTL, if positive, is how long a session is kept after its last
+	// update (its creation or a commit: updated_at): then it is deleted
+	// with its stream, messages, runs, checkpoints and chunks, by a sweep
+	// every TTL/10 (between 1 s and 1 min). 0 keeps sessions for ever.
+	TTL time.Duration
 	// Logger receives background errors (those of the listening
 	// connection); nil means slog.Default().
 	Logger *slog.Logger
@@ -201,6 +222,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxAppendBatch < 0 {
 		return fmt.Errorf("pgstore: MaxAppendBatch %d is negative", o.MaxAppendBatch)
+	}
+	if o.MaxChunks < 0 || o.TTL < 0 {
+		return errors.New("pgstore: MaxChunks and TTL must not be negative")
 	}
 	if o.MaxAppendBatch == 0 {
 		o.MaxAppendBatch = defaultMaxAppendBatch
@@ -221,6 +245,8 @@ const (
 	paramPollInterval     = "poll_interval"
 	paramAsyncChunkCommit = "async_chunk_commit"
 	paramMaxAppendBatch   = "max_append_batch"
+	paramMaxChunks        = "max_chunks"
+	paramTTL              = "ttl"
 )
 
 // parseURL splits rawURL into the connection string for pgx (the URL
@@ -236,7 +262,7 @@ func parseURL(rawURL string) (string, Options, error) {
 		return "", o, fmt.Errorf("pgstore: URL %q: scheme %q, want postgres or postgresql", store.RedactURL(rawURL), u.Scheme)
 	}
 	q := u.Query()
-	for _, k := range []string{paramSchema, paramPollInterval, paramAsyncChunkCommit, paramMaxAppendBatch} {
+	for _, k := range []string{paramSchema, paramPollInterval, paramAsyncChunkCommit, paramMaxAppendBatch, paramMaxChunks, paramTTL} {
 		vs, ok := q[k]
 		if !ok {
 			continue
@@ -260,6 +286,16 @@ func parseURL(rawURL string) (string, Options, error) {
 			o.MaxAppendBatch, err = strconv.Atoi(v)
 			if err == nil && o.MaxAppendBatch < 1 {
 				err = errors.New("not positive")
+			}
+		case paramMaxChunks:
+			o.MaxChunks, err = strconv.Atoi(v)
+			if err == nil && o.MaxChunks < 0 {
+				err = errors.New("negative")
+			}
+		case paramTTL:
+			o.TTL, err = time.ParseDuration(v)
+			if err == nil && o.TTL < 0 {
+				err = errors.New("negative")
 			}
 		}
 		if err != nil {
@@ -299,8 +335,8 @@ type Store struct {
 //
 // Besides pgx's own parameters (sslmode, pool_max_conns, connect_timeout…)
 // the URL may carry this package's options: schema, poll_interval (a Go
-// duration; 0 disables polling), async_chunk_commit (a boolean) and
-// max_append_batch. Open fails if the server cannot be reached. Its errors
+// duration; 0 disables polling), async_chunk_commit (a boolean),
+// max_append_batch, max_chunks and ttl (a Go duration). Open fails if the server cannot be reached. Its errors
 // never contain the password.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err := ctx.Err(); err != nil {
@@ -382,6 +418,10 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, o Options, own bool) (*St
 	go s.listen(conn)
 	for range appendWorkers {
 		go s.appender()
+	}
+	if o.TTL > 0 {
+		s.wg.Add(1)
+		go s.expireLoop()
 	}
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -102,11 +103,13 @@ func dropSchemas(t testing.TB, schemas ...string) {
 
 // harness makes stores in fresh schemas of the test server.
 type harness struct {
-	t       testing.TB
-	base    string
-	extra   []string // more URL parameters
-	mu      sync.Mutex
-	schemas []string
+	t     testing.TB
+	base  string
+	extra []string // more URL parameters
+	// noRetention: stores keep every chunk (for the benchmarks).
+	noRetention bool
+	mu          sync.Mutex
+	schemas     []string
 }
 
 func newHarness(_ context.Context, t testing.TB) (storetest.Harness, error) {
@@ -114,7 +117,11 @@ func newHarness(_ context.Context, t testing.TB) (storetest.Harness, error) {
 }
 
 func (h *harness) url(schema string) string {
-	return withParams(h.t, h.base, append([]string{"schema", schema}, h.extra...)...)
+	params := []string{"schema", schema}
+	if !h.noRetention {
+		params = append(params, "max_chunks", strconv.Itoa(harnessMaxChunks))
+	}
+	return withParams(h.t, h.base, append(params, h.extra...)...)
 }
 
 // MakeStore opens a store over a new, empty schema.
@@ -135,7 +142,18 @@ func (h *harness) OpenAnother(ctx context.Context) (store.Store, error) {
 	return pgstore.Open(ctx, h.url(schema))
 }
 
-func (h *harness) Capabilities() storetest.Capabilities { return storetest.Capabilities{} }
+// harnessMaxChunks is the retention of the conformance harness's stores:
+// the least the suite allows (its other cases read back up to 600 chunks),
+// so that its retention case appends few. The benchmarks' harness keeps
+// every chunk (they read back 10,000).
+const harnessMaxChunks = 1000
+
+func (h *harness) Capabilities() storetest.Capabilities {
+	if h.noRetention {
+		return storetest.Capabilities{}
+	}
+	return storetest.Capabilities{Retention: true, RetentionMaxChunks: harnessMaxChunks}
+}
 
 // Close drops every schema the harness made.
 func (h *harness) Close() {
@@ -157,13 +175,17 @@ func TestConformanceAsyncChunkCommit(t *testing.T) {
 	})
 }
 
-func BenchmarkStore(b *testing.B) { storetest.RunBenchmarks(b, newHarness) }
+func BenchmarkStore(b *testing.B) {
+	storetest.RunBenchmarks(b, func(ctx context.Context, t testing.TB) (storetest.Harness, error) {
+		return &harness{t: t, base: serverURL(t), noRetention: true}, nil
+	})
+}
 
 // BenchmarkStoreAsyncChunkCommit measures appends with synchronous_commit
 // off.
 func BenchmarkStoreAsyncChunkCommit(b *testing.B) {
 	storetest.RunBenchmarks(b, func(ctx context.Context, t testing.TB) (storetest.Harness, error) {
-		return &harness{t: t, base: serverURL(t), extra: []string{"async_chunk_commit", "true"}}, nil
+		return &harness{t: t, base: serverURL(t), extra: []string{"async_chunk_commit", "true"}, noRetention: true}, nil
 	})
 }
 
@@ -317,8 +339,12 @@ func TestMigrations(t *testing.T) {
 		return out
 	}
 	before := versions()
-	if len(before) != 1 || before[0].version != 1 {
-		t.Fatalf("schema_migrations after concurrent starts = %+v, want exactly version 1", before)
+	ok := len(before) == pgstore.Migrations
+	for i := 0; ok && i < len(before); i++ {
+		ok = before[i].version == i+1
+	}
+	if !ok {
+		t.Fatalf("schema_migrations after concurrent starts = %+v, want versions 1 to %d, once each", before, pgstore.Migrations)
 	}
 
 	// The stores work and share their data.
@@ -342,7 +368,7 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("New on a migrated schema: %v", err)
 	}
 	st.Close()
-	if after := versions(); len(after) != 1 || !after[0].applied.Equal(before[0].applied) {
+	if after := versions(); !slices.EqualFunc(after, before, func(a, b row) bool { return a.version == b.version && a.applied.Equal(b.applied) }) {
 		t.Errorf("schema_migrations after re-opening = %+v, want unchanged %+v", after, before)
 	}
 	if _, err := pool.Exec(ctx, "SELECT 1 FROM "+pgx.Identifier{schema}.Sanitize()+".sessions WHERE id = 's-1'"); err != nil {
@@ -965,5 +991,72 @@ func TestCrossStoreAppendStress(t *testing.T) {
 	}
 	if n := deadlocks() - before; n != 0 {
 		t.Errorf("%d deadlocks while two stores appended to shared streams", n)
+	}
+}
+
+// TestExpire: the TTL sweep deletes the sessions last updated before its
+// cutoff, with their stream, messages and chunks, and keeps those updated
+// since; the store goes on writing.
+func TestExpire(t *testing.T) {
+	st, _ := openFresh(t)
+	ctx := t.Context()
+	mk := func(id string) {
+		t.Helper()
+		if err := st.CreateSession(ctx, &store.Session{ID: id, AgentType: "x", Status: helix.StatusRunning}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AppendChunks(ctx, id, 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("old")
+	time.Sleep(10 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	mk("new")
+	n, err := st.Expire(ctx, cutoff)
+	if err != nil || n != 1 {
+		t.Fatalf("Expire = %d, %v; want 1 session deleted", n, err)
+	}
+	if _, err := st.GetSession(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`GetSession("old") after expiry: %v, want ErrNotFound`, err)
+	}
+	if _, err := st.ReadChunks(ctx, "old", 0, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`ReadChunks("old") after expiry: %v, want ErrNotFound`, err)
+	}
+	if _, err := st.AppendChunks(ctx, "old", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "b"}}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`AppendChunks("old") after expiry: %v, want ErrNotFound`, err)
+	}
+	if got, err := st.ReadChunks(ctx, "new", 0, 0); err != nil || len(got) != 1 {
+		t.Fatalf(`ReadChunks("new") after expiry: %d chunks, %v; want 1`, len(got), err)
+	}
+	// Created again under the same id, the session starts afresh.
+	mk("old")
+	if got, err := st.ReadChunks(ctx, "old", 0, 0); err != nil || len(got) != 1 || got[0].Sequence != 1 {
+		t.Fatalf(`"old" made again: %v, %v; want one chunk, sequence 1`, got, err)
+	}
+}
+
+// TestTTLSweep: with ?ttl=, the store's own sweep deletes a session that
+// has not been updated for the TTL.
+func TestTTLSweep(t *testing.T) {
+	st, _ := openFresh(t, "ttl", "1s")
+	ctx := t.Context()
+	if err := st.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := st.GetSession(ctx, "s")
+		if errors.Is(err, store.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session was still there 10 s after its 1 s TTL")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -79,6 +79,9 @@ CREATE TABLE {s}.chunks (
 	PRIMARY KEY (session_id, seq)
 );
 `},
+	{2, "sessions by update time, for retention (Options.TTL)", `
+CREATE INDEX sessions_updated_idx ON {s}.sessions (updated_at);
+`},
 }
 
 // errNewerSchema reports a schema migrated by a newer version of this
@@ -173,6 +176,7 @@ type statements struct {
 	getCheckpoint, latestCheckpoint, listCheckpoints                           string
 	requestControl, getControl, nextFence                                      string
 	appendOne, appendMany, streamHead, readChunks, setStreamStatus, streamInfo string
+	trimChunks, expire                                                         string
 }
 
 func buildStatements(schema string) statements {
@@ -377,6 +381,22 @@ WITH cur AS (
 	SELECT pg_notify($4, $5) FROM upd
 )
 SELECT cur.fence, (SELECT count(*) FROM n) FROM cur`)
-	st.streamInfo = r.Replace(`SELECT status, last_seq FROM {s}.streams WHERE session_id = $1`)
+	st.streamInfo = r.Replace(`SELECT status, last_seq,
+	coalesce((SELECT min(seq) FROM {s}.chunks WHERE session_id = $1), 0)
+FROM {s}.streams WHERE session_id = $1`)
+	st.trimChunks = r.Replace(`
+DELETE FROM {s}.chunks c USING {s}.streams st
+WHERE c.session_id = ANY($1) AND st.session_id = c.session_id AND c.seq <= st.last_seq - $2`)
+	st.expire = r.Replace(`
+WITH gone AS (
+	DELETE FROM {s}.sessions WHERE id IN
+		(SELECT id FROM {s}.sessions WHERE updated_at < $1 ORDER BY updated_at LIMIT $2)
+	RETURNING id
+), m AS (DELETE FROM {s}.messages WHERE session_id IN (SELECT id FROM gone)),
+r AS (DELETE FROM {s}.runs WHERE session_id IN (SELECT id FROM gone)),
+c AS (DELETE FROM {s}.checkpoints WHERE session_id IN (SELECT id FROM gone)),
+k AS (DELETE FROM {s}.chunks WHERE session_id IN (SELECT id FROM gone)),
+t AS (DELETE FROM {s}.streams WHERE session_id IN (SELECT id FROM gone))
+SELECT id FROM gone`)
 	return st
 }

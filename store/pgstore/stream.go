@@ -346,6 +346,16 @@ func (s *Store) runAppends(batch []*appendReq, results []appendResult) error {
 			b.Queue(s.sql.appendMany, ids, fences, ns, data, chunkReq, chunkPos, s.channel, notifyPayloads(ids))
 		}
 	}
+	if s.o.MaxChunks > 0 {
+		// Retention, in the same transaction as the appends.
+		ids := make([]string, 0, len(batch))
+		for i, r := range batch {
+			if i == 0 || r.id != batch[i-1].id { // sorted by id
+				ids = append(ids, r.id)
+			}
+		}
+		b.Queue(s.sql.trimChunks, ids, int64(s.o.MaxChunks))
+	}
 	br := s.pool.SendBatch(s.bg, b)
 	if s.o.AsyncChunkCommit {
 		if _, err := br.Exec(); err != nil {
@@ -397,6 +407,12 @@ func (s *Store) runAppends(batch []*appendReq, results []appendResult) error {
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	if s.o.MaxChunks > 0 {
+		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return err
 		}
@@ -525,21 +541,18 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 		return store.StreamInfo{}, notFound(op, sessionID)
 	}
 	var (
-		status string
-		last   int64
+		status      string
+		last, first int64
 	)
-	err := s.pool.QueryRow(ctx, s.sql.streamInfo, sessionID).Scan(&status, &last)
+	err := s.pool.QueryRow(ctx, s.sql.streamInfo, sessionID).Scan(&status, &last, &first)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.StreamInfo{}, notFound(op, sessionID)
 	}
 	if err != nil {
 		return store.StreamInfo{}, s.fail(ctx, op, sessionID, err)
 	}
-	info := store.StreamInfo{Status: helix.StreamStatus(status), LastSequence: last}
-	if last > 0 {
-		info.FirstSequence = 1
-	}
-	return info, nil
+	// The oldest chunk stored: 1 unless retention dropped older ones.
+	return store.StreamInfo{Status: helix.StreamStatus(status), LastSequence: last, FirstSequence: first}, nil
 }
 
 // Subscribe yields every chunk with sequence > after, then live chunks as
