@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -214,5 +215,65 @@ func TestReadTxStatementsCached(t *testing.T) {
 	}
 	if again := s.CachedReadStatements(); again != after {
 		t.Fatalf("a second read changed the cache: %d → %d statements", after, again)
+	}
+}
+
+// TestStaleCacheWhileBothWrite: another process appends to a stream this
+// store has cached and ends it, while this store keeps committing other
+// writes (so its poller cannot tell the other process's commits from its
+// own). A subscriber here still sees the new chunk and the end: the writer
+// notices the foreign commit at its next batch and drops the cache.
+func TestStaleCacheWhileBothWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	a, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetStreamStatus(ctx, "s", 0, helix.StreamActive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AppendChunks(ctx, "s", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	// a keeps writing, more often than its poll interval.
+	busy, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; busy.Err() == nil; i++ {
+			_ = a.CreateSession(ctx, &store.Session{ID: fmt.Sprintf("other-%d", i), AgentType: "x", Status: helix.StatusCompleted})
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	defer func() { stop(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := b.AppendChunks(ctx, "s", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var got []string
+	for c, err := range a.Subscribe(sctx, "s", 1) {
+		if err != nil {
+			t.Fatalf("subscription after chunk 1 (got %v): %v", got, err)
+		}
+		got = append(got, c.Delta)
+	}
+	if len(got) != 1 || got[0] != "2" {
+		t.Fatalf("subscription after chunk 1 yielded %v, want [2] and the end", got)
 	}
 }

@@ -28,7 +28,7 @@ func (s *Store) read(ctx context.Context, op, id string, fn func(t txn, sid int6
 		return err
 	}
 	if err := c.begin(); err != nil {
-		_ = c.close() // in a state we do not know: the next reader opens a fresh one
+		c.discard() // in a state we do not know: the next reader opens a fresh one
 		s.readers.put(c)
 		return s.fail(ctx, op, id, err)
 	}

@@ -49,7 +49,8 @@
 // With Options.TTL (URL "?ttl=720h"), a session is deleted, with its
 // messages, runs, checkpoints and chunks, once it has not been written for
 // TTL (its creation, commits, stream status changes and control requests
-// count; chunk appends do not). A sweep runs every TTL/10, between once a
+// count; chunk appends do not) and its stream is not active (a run in
+// progress, or one a crash left for recovery, is kept). A sweep runs every TTL/10, between once a
 // second and once a minute, deleting in batches of 100 sessions through
 // the group commit.
 //
@@ -134,9 +135,10 @@ type Options struct {
 	MaxChunks int
 	// TTL, if positive, is how long a session is kept after its newest
 	// write (its creation, a commit, a stream status change, a control
-	// request; not a chunk append): then it is deleted with its messages,
-	// runs, checkpoints and chunks, by a sweep every TTL/10 (between 1 s
-	// and 1 min). 0 keeps sessions for ever.
+	// request; not a chunk append): then, unless its stream is active, it
+	// is deleted with its messages, runs, checkpoints and chunks, by a
+	// sweep every TTL/10 (between 1 s and 1 min). 0 keeps sessions for
+	// ever.
 	TTL time.Duration
 	// Logger receives background errors (the poller's); nil means
 	// slog.Default().
@@ -339,28 +341,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	s := &Store{o: o, w: w, r: r, hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1,
 		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge, scratch: newFlushScratch()}
-	if s.wc, err = newConn(ctx, w); err != nil {
+	if err := s.openWriter(ctx); err != nil {
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
-	}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
-		{&s.selStream, `SELECT sid, fence, ` + lastSeqOf + ` FROM sessions WHERE id = ?`},
-		{&s.insLog, `INSERT INTO chunk_log (id, data) VALUES (?, ?)`},
-		{&s.insSegs[0], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[0])},
-		{&s.insSegs[1], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[1])},
-		{&s.insSegs[2], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[2])},
-		{&s.insSegs[3], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[3])},
-	} {
-		if *p.stmt, err = s.wc.stmt(p.sql); err != nil {
-			_ = s.wc.close()
-			r.Close()
-			w.Close()
-			return nil, fmt.Errorf("sqlitestore: open %s: preparing statements: %w", path, err)
-		}
 	}
 	if s.readers, err = newReadPool(ctx, r, o.ReadConns, s.done); err != nil {
 		_ = s.wc.close()
@@ -384,6 +368,34 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		go s.poll(conn)
 	}
 	return s, nil
+}
+
+// openWriter takes the writer's connection (s.wc) and prepares the group
+// commit's statements on it: at Open, and again after the connection was
+// discarded (a ROLLBACK that failed left it in a state we do not know).
+func (s *Store) openWriter(ctx context.Context) error {
+	c, err := newConn(ctx, s.w)
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.selStream, `SELECT sid, fence, ` + lastSeqOf + ` FROM sessions WHERE id = ?`},
+		{&s.insLog, `INSERT INTO chunk_log (id, data) VALUES (?, ?)`},
+		{&s.insSegs[0], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[0])},
+		{&s.insSegs[1], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[1])},
+		{&s.insSegs[2], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[2])},
+		{&s.insSegs[3], insertRowsSQL("INSERT OR IGNORE", "chunk_segs", segCols, insRows[3])},
+	} {
+		if *p.stmt, err = c.stmt(p.sql); err != nil {
+			c.discard()
+			return fmt.Errorf("preparing statements: %w", err)
+		}
+	}
+	s.wc = c
+	return nil
 }
 
 // Close stops the store's goroutines, ends open subscriptions with an error
@@ -469,8 +481,10 @@ func (s *Store) poll(conn *sql.Conn) {
 			last = v
 			// A change while this store committed nothing was made by
 			// another process: what the cache holds may be stale. (When
-			// both wrote in the same interval, subscribers still re-read
-			// the database on their poll tick.)
+			// both wrote in the same interval, the writer tells the other
+			// process's commit from its own by its connection's
+			// data_version at the start of its next batch, and resets the
+			// cache then.)
 			if n := s.commits.Load(); n == ours {
 				s.cache.Reset()
 			} else {

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 
@@ -52,8 +53,8 @@ func (c *conn) stmt(query string) (*sql.Stmt, error) {
 }
 
 // close closes c's statements and gives the connection back to its pool
-// (which, once closed, closes it). A closed conn has no connection (c.c is
-// nil); the read pool opens a fresh one when it hands it out.
+// (which, once closed, closes it): for a connection in a known state, at
+// Close. A closed conn has no connection (c.c is nil).
 func (c *conn) close() error {
 	if c.c == nil {
 		return nil
@@ -65,6 +66,22 @@ func (c *conn) close() error {
 	err := c.c.Close()
 	c.c = nil
 	return err
+}
+
+// discard closes c's statements and its connection for good (database/sql
+// drops it instead of pooling it again), after a failure that may have left
+// the connection inside a transaction. Like close, it leaves c.c nil.
+func (c *conn) discard() {
+	if c.c == nil {
+		return
+	}
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+	clear(c.m)
+	_ = c.c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.c.Close()
+	c.c = nil
 }
 
 // txn runs statements on one connection, inside the transaction its holder
@@ -135,7 +152,7 @@ func (p *readPool) get(ctx context.Context, op string) (*conn, error) {
 			return nil, fmt.Errorf("sqlitestore: %s: %w", op, store.ErrClosed)
 		}
 	}
-	if c.c == nil { // closed after a failure: open a fresh connection
+	if c.c == nil { // discarded after a failure: open a fresh connection
 		sc, err := p.db.Conn(ctx)
 		if err != nil {
 			p.put(c)
@@ -185,12 +202,12 @@ func (c *conn) rollback() error {
 }
 
 // putAfter gives c back after a transaction, ended by ROLLBACK. If that
-// fails, the connection is in a state we do not know: it is closed, and the
-// next reader to take it opens a fresh one.
+// fails, the connection is in a state we do not know: it is discarded, and
+// the next reader to take it opens a fresh one.
 func (p *readPool) putAfter(c *conn) error {
 	err := c.rollback()
 	if err != nil {
-		_ = c.close()
+		c.discard()
 	}
 	p.put(c)
 	return err

@@ -286,14 +286,27 @@ func (s *Store) flush(batch []*appendReq) {
 	err := func() error {
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
+		if s.wc.c == nil { // discarded after a failed ROLLBACK
+			if err := s.openWriter(context.Background()); err != nil {
+				return err
+			}
+			s.dataVersion = -1 // another connection's counter
+		}
 		tx := txn{s.wc}
 		if _, err := tx.exec(`BEGIN IMMEDIATE`); err != nil {
 			return err
 		}
 		committed := false
 		defer func() {
-			if !committed {
-				_, _ = tx.exec(`ROLLBACK`)
+			if committed {
+				return
+			}
+			if _, err := tx.exec(`ROLLBACK`); err != nil {
+				// The connection may still be inside the transaction
+				// (holding the write lock): take a fresh one for the next
+				// batch.
+				s.o.Logger.Warn("sqlitestore: ending a failed group commit failed; the writer's connection is replaced", "error", err)
+				s.wc.discard()
 			}
 		}()
 		// Another connection (a process sharing the file) committed since
@@ -306,6 +319,13 @@ func (s *Store) flush(batch []*appendReq) {
 			clear(s.tails)
 			if err := s.resyncLog(tx); err != nil {
 				return err
+			}
+			if s.dataVersion != -1 {
+				// Another process wrote: what the tail cache holds may be
+				// stale (the poller cannot tell while this store writes
+				// too), so subscribers read the database again.
+				s.cache.Reset()
+				s.hub.NotifyAll()
 			}
 			s.dataVersion = dv
 		}
