@@ -995,8 +995,8 @@ func TestCrossStoreAppendStress(t *testing.T) {
 }
 
 // TestExpire: the TTL sweep deletes the sessions last updated before its
-// cutoff, with their stream, messages and chunks, and keeps those updated
-// since; the store goes on writing.
+// cutoff, with their stream, messages and chunks, unless their stream is
+// active, and keeps those updated since; the store goes on writing.
 func TestExpire(t *testing.T) {
 	st, _ := openFresh(t)
 	ctx := t.Context()
@@ -1010,6 +1010,10 @@ func TestExpire(t *testing.T) {
 		}
 	}
 	mk("old")
+	if err := st.SetStreamStatus(ctx, "old", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
+	mk("live") // its stream stays active: kept
 	time.Sleep(10 * time.Millisecond)
 	cutoff := time.Now()
 	time.Sleep(10 * time.Millisecond)
@@ -1027,8 +1031,10 @@ func TestExpire(t *testing.T) {
 	if _, err := st.AppendChunks(ctx, "old", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "b"}}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf(`AppendChunks("old") after expiry: %v, want ErrNotFound`, err)
 	}
-	if got, err := st.ReadChunks(ctx, "new", 0, 0); err != nil || len(got) != 1 {
-		t.Fatalf(`ReadChunks("new") after expiry: %d chunks, %v; want 1`, len(got), err)
+	for _, id := range []string{"live", "new"} {
+		if got, err := st.ReadChunks(ctx, id, 0, 0); err != nil || len(got) != 1 {
+			t.Fatalf("ReadChunks(%q) after expiry: %d chunks, %v; want 1", id, len(got), err)
+		}
 	}
 	// Created again under the same id, the session starts afresh.
 	mk("old")
@@ -1045,6 +1051,9 @@ func TestTTLSweep(t *testing.T) {
 	if err := st.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := st.GetSession(ctx, "s")
@@ -1058,5 +1067,55 @@ func TestTTLSweep(t *testing.T) {
 			t.Fatal("the session was still there 10 s after its 1 s TTL")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestExpireRacingCommit: a session updated by a transaction that the
+// sweep has to wait for (it holds the row) is kept: the sweep checks the
+// cutoff again on the row it finally gets.
+func TestExpireRacingCommit(t *testing.T) {
+	st, schema := openFresh(t)
+	ctx := t.Context()
+	if err := st.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	cutoff := time.Now()
+	pool, err := pgxpool.New(ctx, serverURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// As a commit would: the row is updated, and locked until COMMIT.
+	if _, err := tx.Exec(ctx, "UPDATE "+pgx.Identifier{schema}.Sanitize()+".sessions SET updated_at = now() WHERE id = 's'"); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		n, err := st.Expire(ctx, cutoff)
+		res <- result{n, err}
+	}()
+	time.Sleep(300 * time.Millisecond) // the sweep waits on the row lock
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if r.err != nil || r.n != 0 {
+		t.Fatalf("Expire racing a commit = %d, %v; want 0 sessions deleted", r.n, r.err)
+	}
+	if _, err := st.GetSession(ctx, "s"); err != nil {
+		t.Fatalf("the session updated while the sweep waited: %v, want it kept", err)
 	}
 }

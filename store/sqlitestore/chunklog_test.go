@@ -276,9 +276,10 @@ func TestRetentionDeletesSegments(t *testing.T) {
 }
 
 // TestExpire: the TTL sweep deletes the sessions last written before its
-// cutoff, with everything they hold (pending chunks included, which must
-// then never be moved), keeps those written since, and the store (and
-// another one opened on the file) goes on writing.
+// cutoff, with everything they hold, unless their stream is still active;
+// it keeps those written since; and the store (and another one opened on
+// the file) goes on writing, the kept active stream's pending chunk
+// included.
 func TestExpire(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "x.db")
@@ -287,34 +288,36 @@ func TestExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.SetSweep(0, 0)     // every commit moves every pending chunk
-	cutoff := time.Now() // set again below, between "touched" and "new"
-	for _, id := range []string{"old", "touched", "new"} {
-		if id == "new" {
-			time.Sleep(5 * time.Millisecond)
-			cutoff = time.Now()
-			time.Sleep(5 * time.Millisecond)
-			if err := s.RequestControl(ctx, "touched", store.ControlRequest{Kind: store.ControlInterrupt}); err != nil { // a write after the cutoff
-				t.Fatal(err)
-			}
-		}
+	start := func(id string) {
+		t.Helper()
 		if err := s.CreateSession(ctx, &store.Session{ID: id, AgentType: "x", Status: helix.StatusRunning}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SetStreamStatus(ctx, id, 0, helix.StreamActive); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.AppendChunks(ctx, id, 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "a"}, {Type: helix.ChunkTextDelta, Delta: "b"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.SetSweep(time.Hour, time.Hour) // "old" keeps a pending chunk from here on
-	if _, err := s.AppendChunks(ctx, "old", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "c"}}); err != nil {
+	end := func(id string) {
+		t.Helper()
+		if err := s.SetStreamStatus(ctx, id, 0, helix.StreamEnded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start("old")
+	end("old")
+	start("touched")
+	end("touched")
+	start("live") // its stream stays active, a chunk pending
+	if s.Pending("live") == 0 {
+		t.Fatal(`"live" has no pending chunk: the test would not cover one`)
+	}
+	time.Sleep(5 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	if err := s.RequestControl(ctx, "touched", store.ControlRequest{Kind: store.ControlInterrupt}); err != nil { // a write after the cutoff
 		t.Fatal(err)
 	}
-	if s.Pending("old") == 0 {
-		t.Fatal(`"old" has no pending chunk: the test would not cover one`)
-	}
+	start("new")
 	n, err := s.Expire(ctx, cutoff)
 	if err != nil || n != 1 {
 		t.Fatalf("Expire = %d, %v; want 1 session deleted", n, err)
@@ -325,29 +328,27 @@ func TestExpire(t *testing.T) {
 	if _, err := s.ReadChunks(ctx, "old", 0, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf(`ReadChunks("old") after expiry: %v, want ErrNotFound`, err)
 	}
-	for _, id := range []string{"touched", "new"} {
+	for _, id := range []string{"touched", "live", "new"} {
 		if got, err := s.ReadChunks(ctx, id, 0, 0); err != nil || len(got) != 2 {
 			t.Fatalf("ReadChunks(%q) after expiry: %d chunks, %v; want 2", id, len(got), err)
 		}
 	}
-	// The deleted stream's pending chunk is not moved into a segment
-	// (which would fail every commit on the foreign key).
-	s.SetSweep(0, 0)
-	for _, id := range []string{"touched", "new"} {
+	// Writing goes on: the live stream's pending chunks move when it ends.
+	for _, id := range []string{"live", "new"} {
 		if _, err := s.AppendChunks(ctx, id, 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "c"}}); err != nil {
 			t.Fatalf("append to %q after expiry: %v", id, err)
 		}
-		if err := s.SetStreamStatus(ctx, id, 0, helix.StreamEnded); err != nil {
-			t.Fatal(err)
-		}
+		end(id)
 	}
 	other, err := sqlitestore.Open(ctx, path, sqlitestore.Options{PollInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if got, err := other.ReadChunks(ctx, "new", 0, 0); err != nil || len(got) != 3 {
-		t.Fatalf("another store: ReadChunks(new) = %d chunks, %v; want 3", len(got), err)
+	for _, id := range []string{"live", "new"} {
+		if got, err := other.ReadChunks(ctx, id, 0, 0); err != nil || len(got) != 3 {
+			t.Fatalf("another store: ReadChunks(%q) = %d chunks, %v; want 3", id, len(got), err)
+		}
 	}
 	if _, err := other.GetSession(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf(`another store: GetSession("old") = %v, want ErrNotFound`, err)
@@ -364,6 +365,9 @@ func TestTTLSweep(t *testing.T) {
 	}
 	defer s.Close()
 	if err := s.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetSession(ctx, "s"); err != nil {

@@ -43,8 +43,14 @@ func (s *Store) expire(ctx context.Context, cutoff time.Time) (int, error) {
 		var ids []string
 		err := s.write(ctx, "expire sessions", "", func(t txn) error {
 			ids = ids[:0]
+			// A session whose stream is active is kept: a run in
+			// progress (appends do not count as writes) or one a crash
+			// left for recovery. Only an active stream has pending chunks
+			// in the log, whose records name the session by its row id,
+			// which a later session could take once this one is gone.
 			rows, err := t.query(`DELETE FROM sessions WHERE sid IN
-				(SELECT sid FROM sessions WHERE updated_ns < ? ORDER BY updated_ns LIMIT ?) RETURNING id`,
+				(SELECT sid FROM sessions WHERE updated_ns < ? AND stream_status <> 'active'
+				 ORDER BY updated_ns LIMIT ?) RETURNING id`,
 				cutoff.UnixNano(), expireBatch)
 			if err != nil {
 				return err
