@@ -351,6 +351,24 @@ func TestInterruptFromAnotherProcess(t *testing.T) {
 	}
 }
 
+// TestInterruptFromAnotherProcessBetweenSteps: a durable request written
+// to the store (as another process would) while a tool runs stops the run
+// before its next step, however soon: step boundaries always ask the store
+// (the interval throttles only the polls during a model call).
+func TestInterruptFromAnotherProcessBetweenSteps(t *testing.T) {
+	e := newEnv(t, func(o *local.Options) { o.ControlPollInterval = time.Hour })
+	tool := helix.NewTool("note", "note", func(ctx context.Context, tc *helix.ToolContext, in noteIn) (string, error) {
+		return "ok", e.st.RequestControl(ctx, tc.SessionID, storeInterrupt())
+	})
+	a := agentWith(t, helix.AgentConfig{Name: "two-steps", Tools: []*helix.Tool{tool},
+		Model: script(t, `{"turns":[{"toolCalls":[{"name":"note","arguments":{"text":"x"}}]},{"text":"done"}]}`)})
+	res := e.execute(a, "go")
+	wantStatus(t, res, helix.StatusInterrupted)
+	if res.StepCount != 1 {
+		t.Errorf("interrupted after %d steps, want 1 (before the second model call)", res.StepCount)
+	}
+}
+
 func TestCloseInterruptsRuns(t *testing.T) {
 	st := memstore.New()
 	defer st.Close()

@@ -61,9 +61,10 @@ type execution struct {
 	step    int
 	forced  bool
 	// polled is when the store was last asked for a control request made
-	// by another process: at most every pollEv (the run's start, which
-	// cleared any, counts as one).
-	polled time.Time
+	// by another process (the run's start, which cleared any, counts as
+	// one); startStep is e.step when the loop began.
+	polled    time.Time
+	startStep int
 }
 
 func (r *Runtime) prepare(ctx context.Context, agent *helix.Agent, sess *store.Session, spec startSpec) (*execution, error) {
@@ -254,7 +255,7 @@ func (e *execution) loopSafe() (res *helix.Result) {
 type outcome func() *helix.Result
 
 func (e *execution) loop() *helix.Result {
-	e.polled = e.rt.now()
+	e.polled, e.startStep = e.rt.now(), e.step
 	hc := e.hookContext()
 	e.emit(helix.Chunk{Type: helix.ChunkRunStart, Message: e.spec.message, Resumed: e.spec.kind != startExecute})
 	var err error
@@ -298,9 +299,14 @@ func (e *execution) checkStop() outcome {
 	if cause := context.Cause(e.ctx); cause != nil {
 		return e.stopFor(cause)
 	}
-	if !e.pollDue() {
+	// Before the first step the run's start has just cleared any request:
+	// the store is asked only if the interval has passed. Before every
+	// later step it is asked (a step is a model call: the read is cheap
+	// beside it).
+	if e.step == e.startStep && !e.pollDue() {
 		return nil
 	}
+	e.polled = e.rt.now()
 	req, err := e.rt.st.GetControl(e.ctx, e.sess.ID)
 	if err != nil {
 		return func() *helix.Result { return e.fail(internalError(err)) }

@@ -41,11 +41,11 @@ type Options struct {
 	NewID func(prefix string) string
 	// Hooks run for every agent, before the agent's own hooks.
 	Hooks []helix.Hooks
-	// ControlPollInterval is how often a run checks the store for an
-	// interrupt or abort made by another process (default 1s): between
-	// steps and during a streaming model call, at most this often. A run
-	// that ends sooner never asks (its start cleared any earlier request).
-	// In-process requests take effect at once.
+	// ControlPollInterval is how often a streaming model call checks the
+	// store for an interrupt or abort made by another process (default
+	// 1s). A run also checks before every step but its first (its start
+	// cleared any earlier request), so a one-step run shorter than the
+	// interval never asks. In-process requests take effect at once.
 	ControlPollInterval time.Duration
 	// ScrubToolError, if set, rewrites the text of a tool's error before it
 	// is stored, streamed (tool_end) and sent to the model, so a secret in
