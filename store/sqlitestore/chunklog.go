@@ -202,6 +202,9 @@ func (s *Store) pendingAfter(t txn, sid int64, mem []pendRow, after int64) ([]pe
 	defer rows.Close()
 	var out []pendRow
 	for rows.Next() {
+		if err := t.canceled(); err != nil {
+			return nil, err
+		}
 		var b sql.RawBytes
 		if err := rows.Scan(&b); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,5 +387,57 @@ func TestTTLSweep(t *testing.T) {
 			t.Fatal("the session was still there 10 s after its 1 s TTL")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cancelLater is a context whose Err reports nil for its first n calls and
+// context.Canceled after: a caller that gives up in the middle of a read.
+type cancelLater struct {
+	context.Context
+	n atomic.Int32
+}
+
+func (c *cancelLater) Err() error {
+	if c.n.Add(-1) >= 0 {
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestReadChunksStopsWhenCanceled: a long read stops between segment rows
+// once its caller's context is done, although its statements run without
+// one.
+func TestReadChunksStopsWhenCanceled(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]helix.Chunk, 100)
+	for i := range batch {
+		batch[i] = helix.Chunk{Type: helix.ChunkTextDelta, Delta: "x"}
+	}
+	for range 5 {
+		if _, err := s.AppendChunks(ctx, "s", 0, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil { // every chunk in segments
+		t.Fatal(err)
+	}
+	if got, err := s.ReadChunks(ctx, "s", 0, 0); err != nil || len(got) != 500 {
+		t.Fatalf("ReadChunks = %d chunks, %v; want 500", len(got), err)
+	}
+	c := &cancelLater{Context: ctx}
+	c.n.Store(1) // the store's check before the read
+	if _, err := s.ReadChunks(c, "s", 0, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ReadChunks canceled during the read: %v, want context.Canceled", err)
+	}
+	if got, err := s.ReadChunks(ctx, "s", 0, 0); err != nil || len(got) != 500 {
+		t.Fatalf("ReadChunks after a canceled one = %d chunks, %v; want 500", len(got), err)
 	}
 }

@@ -30,7 +30,7 @@ func TestDiscardedReadConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	var one int
-	if err := (txn{c}).row(`SELECT 1 FROM sessions`).Scan(&one); err != nil {
+	if err := (txn{c: c}).row(`SELECT 1 FROM sessions`).Scan(&one); err != nil {
 		t.Fatal(err)
 	}
 	c.discard() // as putAfter does when ROLLBACK fails
@@ -54,7 +54,7 @@ func TestDiscardedWriterConn(t *testing.T) {
 	}
 	defer s.Close()
 	s.wmu.Lock()
-	if _, err := (txn{s.wc}).exec(`BEGIN IMMEDIATE`); err != nil {
+	if _, err := (txn{c: s.wc}).exec(`BEGIN IMMEDIATE`); err != nil {
 		s.wmu.Unlock()
 		t.Fatal(err)
 	}

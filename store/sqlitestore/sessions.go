@@ -37,7 +37,7 @@ func (s *Store) read(ctx context.Context, op, id string, fn func(t txn, sid int6
 			s.o.Logger.Warn("sqlitestore: ending a read transaction failed; the connection is replaced", "error", err)
 		}
 	}()
-	t := txn{c}
+	t := txn{c: c, ctx: ctx}
 	var sid int64
 	if id != "" {
 		if err := t.row(`SELECT sid FROM sessions WHERE id = ?`, id).Scan(&sid); err != nil {

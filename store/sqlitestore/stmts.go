@@ -85,8 +85,21 @@ func (c *conn) discard() {
 }
 
 // txn runs statements on one connection, inside the transaction its holder
-// began.
-type txn struct{ c *conn }
+// began. ctx, if set, is the reader's: a loop over many rows checks it
+// between rows (canceled), which stops a long read without a watcher
+// goroutine; statements themselves run under context.Background().
+type txn struct {
+	c   *conn
+	ctx context.Context
+}
+
+// canceled returns t.ctx's error, if t has a context and it is done.
+func (t txn) canceled() error {
+	if t.ctx == nil {
+		return nil
+	}
+	return t.ctx.Err()
+}
 
 func (t txn) row(query string, args ...any) *sql.Row {
 	st, err := t.c.stmt(query)
@@ -185,19 +198,19 @@ func (p *readPool) row(ctx context.Context, op, query string, args []any, dest .
 		return err
 	}
 	defer p.put(c)
-	return txn{c}.row(query, args...).Scan(dest...)
+	return txn{c: c}.row(query, args...).Scan(dest...)
 }
 
 // begin starts a read transaction on c: its snapshot is taken by its first
 // read.
 func (c *conn) begin() error {
-	_, err := txn{c}.exec(`BEGIN`)
+	_, err := txn{c: c}.exec(`BEGIN`)
 	return err
 }
 
 // rollback ends c's transaction.
 func (c *conn) rollback() error {
-	_, err := txn{c}.exec(`ROLLBACK`)
+	_, err := txn{c: c}.exec(`ROLLBACK`)
 	return err
 }
 

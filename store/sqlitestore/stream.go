@@ -292,7 +292,7 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 			s.dataVersion = -1 // another connection's counter
 		}
-		tx := txn{s.wc}
+		tx := txn{c: s.wc}
 		if _, err := tx.exec(`BEGIN IMMEDIATE`); err != nil {
 			return err
 		}
@@ -580,6 +580,9 @@ func (s *Store) ReadChunks(ctx context.Context, sessionID string, after int64, l
 		full := func() bool { return limit > 0 && len(out) >= limit }
 		var b sql.RawBytes
 		for !full() && rows.Next() {
+			if err := t.canceled(); err != nil {
+				return err
+			}
 			var first, end int64
 			if err := rows.Scan(&first, &end, &b); err != nil {
 				return err
