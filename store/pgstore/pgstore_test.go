@@ -217,7 +217,7 @@ func openAnother(t *testing.T, schema string, params ...string) *pgstore.Store {
 func TestParseURL(t *testing.T) {
 	for _, tc := range []struct {
 		url     string
-		want    pgstore.Options // checked fields: Schema, PollInterval, AsyncChunkCommit, MaxAppendBatch
+		want    pgstore.Options // checked fields: Schema, PollInterval, AsyncChunkCommit, MaxAppendBatch, MaxChunks, TTL
 		conn    string          // expected connection string handed to pgx
 		wantErr string
 	}{
@@ -231,6 +231,9 @@ func TestParseURL(t *testing.T) {
 			conn: "postgres://h/db"},
 		{url: "postgres://h/db?poll_interval=0", want: pgstore.Options{Schema: "helix", PollInterval: -1, MaxAppendBatch: 128},
 			conn: "postgres://h/db"},
+		{url: "postgres://h/db?max_chunks=5000&ttl=720h&sslmode=disable",
+			want: pgstore.Options{Schema: "helix", PollInterval: 2 * time.Second, MaxAppendBatch: 128, MaxChunks: 5000, TTL: 720 * time.Hour},
+			conn: "postgres://h/db?sslmode=disable"},
 		{url: "postgres://h/db?schema=_x9", want: pgstore.Options{Schema: "_x9", PollInterval: 2 * time.Second, MaxAppendBatch: 128},
 			conn: "postgres://h/db"},
 		{url: "postgres://h/db?schema=" + strings.Repeat("a", 58), want: pgstore.Options{Schema: strings.Repeat("a", 58), PollInterval: 2 * time.Second, MaxAppendBatch: 128},
@@ -248,6 +251,9 @@ func TestParseURL(t *testing.T) {
 		{url: "postgres://h/db?poll_interval=soon", wantErr: "poll_interval"},
 		{url: "postgres://h/db?async_chunk_commit=maybe", wantErr: "async_chunk_commit"},
 		{url: "postgres://h/db?max_append_batch=0", wantErr: "max_append_batch"},
+		{url: "postgres://h/db?max_chunks=-1", wantErr: "max_chunks"},
+		{url: "postgres://h/db?ttl=-1h", wantErr: "ttl"},
+		{url: "postgres://h/db?ttl=soon", wantErr: "ttl"},
 		{url: "mysql://h/db", wantErr: "want postgres or postgresql"},
 		{url: "postgres://u:secret@h:port/db", wantErr: "malformed URL"},
 	} {
@@ -265,7 +271,8 @@ func TestParseURL(t *testing.T) {
 			t.Errorf("ParseURL(%q): %v", tc.url, err)
 			continue
 		}
-		got := pgstore.Options{Schema: o.Schema, PollInterval: o.PollInterval, AsyncChunkCommit: o.AsyncChunkCommit, MaxAppendBatch: o.MaxAppendBatch}
+		got := pgstore.Options{Schema: o.Schema, PollInterval: o.PollInterval, AsyncChunkCommit: o.AsyncChunkCommit, MaxAppendBatch: o.MaxAppendBatch,
+			MaxChunks: o.MaxChunks, TTL: o.TTL}
 		if got != tc.want {
 			t.Errorf("ParseURL(%q) options = %+v, want %+v", tc.url, got, tc.want)
 		}

@@ -73,6 +73,8 @@ func TestParseURL(t *testing.T) {
 func FuzzParseURL(f *testing.F) {
 	f.Add("sqlite://./helix.db?synchronous=full&busy_timeout=1s")
 	f.Add("sqlite:x?max_batch=9999999999999999999")
+	f.Add("sqlite:x?max_chunks=64&ttl=720h")
+	f.Add("sqlite:x?max_chunks=63&ttl=-1s")
 	f.Fuzz(func(t *testing.T, s string) {
 		u, err := url.Parse(s)
 		if err != nil {
@@ -82,7 +84,8 @@ func FuzzParseURL(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if path == "" || (o.Synchronous != "normal" && o.Synchronous != "full") || o.BusyTimeout <= 0 || o.ReadConns <= 0 || o.MaxBatch <= 0 {
+		if path == "" || (o.Synchronous != "normal" && o.Synchronous != "full") || o.BusyTimeout <= 0 || o.ReadConns <= 0 || o.MaxBatch <= 0 ||
+			o.TTL < 0 || o.MaxChunks < 0 || (o.MaxChunks > 0 && o.MaxChunks < minMaxChunks) {
 			t.Fatalf("parseURL(%q) accepted %q, %+v", s, path, o)
 		}
 	})
