@@ -3,37 +3,27 @@ package pgstore
 import (
 	"context"
 	"time"
+
+	"github.com/helix-agents/helix-go/store/internal/periodic"
 )
 
 // expireBatch is how many sessions one expiry statement deletes, with
 // everything they hold.
 const expireBatch = 100
 
-// expireLoop deletes expired sessions (Options.TTL) every TTL/10, between
-// once a second and once a minute, until the store closes. Several
-// processes sharing the schema may sweep at once: the deletes are
-// idempotent.
+// expireLoop deletes expired sessions (Options.TTL) until the store
+// closes. Several processes sharing the schema may sweep at once: the
+// deletes are idempotent.
 func (s *Store) expireLoop() {
 	defer s.wg.Done()
-	every := min(max(s.o.TTL/10, time.Second), time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
+	periodic.Run(s.done, periodic.SweepInterval(s.o.TTL), func() error {
+		_, err := s.expire(s.bg, time.Now().Add(-s.o.TTL))
+		return err
+	}, func(err error) {
+		if !s.closed.Load() {
+			s.o.Logger.Warn("pgstore: deleting expired sessions failed", "error", scrub(err, s.secret))
 		}
-		if _, err := s.expire(s.bg, time.Now().Add(-s.o.TTL)); err != nil {
-			if !failing && !s.closed.Load() {
-				s.o.Logger.Warn("pgstore: deleting expired sessions failed", "error", scrub(err, s.secret))
-			}
-			failing = true
-			continue
-		}
-		failing = false
-	}
+	})
 }
 
 // expire deletes the sessions last updated before cutoff, in batches, and

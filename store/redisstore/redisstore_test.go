@@ -129,6 +129,16 @@ func (h *harness) open(ctx context.Context, prefix string) (store.Store, error) 
 	return redisstore.Open(ctx, withParams(h.t, h.url, kv...))
 }
 
+// MakeExpiringStore opens a store over a new prefix whose keys expire ttl
+// after their last write.
+func (h *harness) MakeExpiringStore(ctx context.Context, ttl time.Duration) (store.Store, error) {
+	p := randomPrefix()
+	h.prefixes = append(h.prefixes, p)
+	return redisstore.Open(ctx, withParams(h.t, h.url, "prefix", p, "ttl", ttl.String()))
+}
+
+var _ storetest.ExpiryHarness = (*harness)(nil)
+
 func (h *harness) MakeStore(ctx context.Context) (store.Store, error) {
 	p := randomPrefix()
 	h.prefixes = append(h.prefixes, p)

@@ -356,40 +356,6 @@ func TestExpire(t *testing.T) {
 	}
 }
 
-// TestTTLSweep: with Options.TTL, the store's own sweep deletes a session
-// that has not been written for the TTL.
-func TestTTLSweep(t *testing.T) {
-	ctx := context.Background()
-	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{PollInterval: -1, TTL: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetStreamStatus(ctx, "s", 0, helix.StreamEnded); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetSession(ctx, "s"); err != nil {
-		t.Fatalf("GetSession right after creation: %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := s.GetSession(ctx, "s")
-		if errors.Is(err, store.ErrNotFound) {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the session was still there 10 s after its 1 s TTL")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // cancelLater is a context whose Err reports nil for its first n calls and
 // context.Canceled after: a caller that gives up in the middle of a read.
 type cancelLater struct {

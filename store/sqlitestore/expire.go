@@ -3,6 +3,8 @@ package sqlitestore
 import (
 	"context"
 	"time"
+
+	"github.com/helix-agents/helix-go/store/internal/periodic"
 )
 
 // expireBatch is how many sessions one expiry write deletes: the deletes
@@ -10,29 +12,18 @@ import (
 // and the group commit that carries them holds every other writer.
 const expireBatch = 100
 
-// expireLoop deletes expired sessions (Options.TTL) every TTL/10, between
-// once a second and once a minute, until the store closes.
+// expireLoop deletes expired sessions (Options.TTL) until the store
+// closes.
 func (s *Store) expireLoop() {
 	defer s.wg.Done()
-	every := min(max(s.o.TTL/10, time.Second), time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
+	periodic.Run(s.done, periodic.SweepInterval(s.o.TTL), func() error {
+		_, err := s.expire(context.Background(), time.Now().Add(-s.o.TTL))
+		return err
+	}, func(err error) {
+		if !s.closed.Load() {
+			s.o.Logger.Warn("sqlitestore: deleting expired sessions failed", "error", err)
 		}
-		if _, err := s.expire(context.Background(), time.Now().Add(-s.o.TTL)); err != nil {
-			if !failing && !s.closed.Load() {
-				s.o.Logger.Warn("sqlitestore: deleting expired sessions failed", "error", err)
-			}
-			failing = true
-			continue
-		}
-		failing = false
-	}
+	})
 }
 
 // expire deletes the sessions last written before cutoff, in batches, and

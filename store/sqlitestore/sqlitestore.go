@@ -85,6 +85,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/helix-agents/helix-go/store"
+	"github.com/helix-agents/helix-go/store/internal/periodic"
 	"github.com/helix-agents/helix-go/store/internal/tail"
 )
 
@@ -458,25 +459,12 @@ func staleFence(op, id string, fence, newest uint64) error {
 func (s *Store) poll(conn *sql.Conn) {
 	defer s.wg.Done()
 	defer conn.Close()
-	t := time.NewTicker(s.o.PollInterval)
-	defer t.Stop()
 	var last, ours int64
-	failing := false
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-		}
+	periodic.Run(s.done, s.o.PollInterval, func() error {
 		var v int64
 		if err := conn.QueryRowContext(context.Background(), "PRAGMA data_version").Scan(&v); err != nil {
-			if !failing {
-				s.o.Logger.Warn("sqlitestore: checking for writes by other processes failed", "error", err)
-			}
-			failing = true
-			continue
+			return err
 		}
-		failing = false
 		if v != last {
 			last = v
 			// A change while this store committed nothing was made by
@@ -492,5 +480,8 @@ func (s *Store) poll(conn *sql.Conn) {
 			}
 			s.hub.NotifyAll()
 		}
-	}
+		return nil
+	}, func(err error) {
+		s.o.Logger.Warn("sqlitestore: checking for writes by other processes failed", "error", err)
+	})
 }

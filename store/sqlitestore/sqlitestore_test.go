@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -63,6 +64,16 @@ func (h *harness) Capabilities() storetest.Capabilities {
 	return storetest.Capabilities{Retention: true, RetentionMaxChunks: harnessMaxChunks}
 }
 func (h *harness) Close() {}
+
+// MakeExpiringStore opens a store on a new file whose sessions expire after
+// ttl.
+func (h *harness) MakeExpiringStore(ctx context.Context, ttl time.Duration) (store.Store, error) {
+	o := h.options()
+	o.TTL = ttl
+	return sqlitestore.Open(ctx, filepath.Join(h.dir, fmt.Sprintf("helix-%d.db", h.n.Add(1))), o)
+}
+
+var _ storetest.ExpiryHarness = (*harness)(nil)
 
 func TestConformance(t *testing.T) { storetest.RunConformanceTests(t, newHarness) }
 

@@ -116,6 +116,7 @@ func cases() []testCase {
 	all = append(all, listCases()...)
 	all = append(all, miscCases()...)
 	all = append(all, sharedCases()...)
+	all = append(all, expiryCases()...)
 	return all
 }
 
