@@ -87,6 +87,28 @@ func TestCreateSessionFenced(t *testing.T) {
 	}
 }
 
+// twoProcesses opens two stores on one new file, as two processes would,
+// and creates session id through the first; the test closes both.
+func twoProcesses(t *testing.T, id string) (a, b *sqlitestore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	a, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err = sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := a.CreateSession(ctx, &store.Session{ID: id, AgentType: "x", Status: helix.StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
 // TestAppendStateSeesOtherProcess: store A remembers where each stream it
 // appended to ends and its newest fence. Store B (another process on the
 // same file) appends to the same stream and takes a new fencing token: A's
@@ -94,20 +116,7 @@ func TestCreateSessionFenced(t *testing.T) {
 // refused, not accepted on A's stale view.
 func TestAppendStateSeesOtherProcess(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "x.db")
-	a, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := a.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoProcesses(t, "s")
 	fence, err := a.NextFence(ctx, "s")
 	if err != nil {
 		t.Fatal(err)
@@ -225,20 +234,7 @@ func TestReadTxStatementsCached(t *testing.T) {
 // notices the foreign commit at its next batch and drops the cache.
 func TestStaleCacheWhileBothWrite(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "x.db")
-	a, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := a.CreateSession(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning}); err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoProcesses(t, "s")
 	if err := a.SetStreamStatus(ctx, "s", 0, helix.StreamActive); err != nil {
 		t.Fatal(err)
 	}
