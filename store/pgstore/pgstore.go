@@ -110,10 +110,10 @@
 // its stream's chunks older than the newest MaxChunks; StreamInfo's
 // FirstSequence is the oldest chunk stored. With Options.TTL (URL
 // "?ttl=720h") a sweep every TTL/10 (1 s to 1 min) deletes the sessions
-// whose updated_at (creation or last commit) is older than the TTL and
-// whose stream is not active, with their stream, messages, runs,
-// checkpoints and chunks, 100 sessions per statement; several processes
-// may sweep the same schema.
+// whose updated_at (creation or last commit) is older than the TTL, unless
+// they are running with their stream active, with their stream, messages,
+// runs, checkpoints and chunks, 100 sessions per statement; several
+// processes may sweep the same schema.
 //
 // # Migrations
 //
@@ -201,10 +201,10 @@ type Options struct {
 	// FirstSequence is the oldest chunk kept. 0 keeps every chunk.
 	MaxChunks int
 	// TTL, if positive, is how long a session is kept after its last
-	// update (its creation or a commit: updated_at): then, unless its
-	// stream is active, it is deleted with its stream, messages, runs,
-	// checkpoints and chunks, by a sweep every TTL/10 (between 1 s and
-	// 1 min). 0 keeps sessions for ever.
+	// update (its creation or a commit: updated_at): then, unless it is
+	// running with its stream active, it is deleted with its stream,
+	// messages, runs, checkpoints and chunks, by a sweep every TTL/10
+	// (between 1 s and 1 min). 0 keeps sessions for ever.
 	TTL time.Duration
 	// Logger receives background errors (those of the listening
 	// connection); nil means slog.Default().

@@ -1014,8 +1014,9 @@ func TestCrossStoreAppendStress(t *testing.T) {
 }
 
 // TestExpire: the TTL sweep deletes the sessions last updated before its
-// cutoff, with their stream, messages and chunks, unless their stream is
-// active, and keeps those updated since; the store goes on writing.
+// cutoff, with their stream, messages and chunks, unless they are running
+// with their stream active, and keeps those updated since; the store goes
+// on writing.
 func TestExpire(t *testing.T) {
 	st, _ := openFresh(t)
 	ctx := t.Context()
@@ -1032,17 +1033,23 @@ func TestExpire(t *testing.T) {
 	if err := st.SetStreamStatus(ctx, "old", 0, helix.StreamEnded); err != nil {
 		t.Fatal(err)
 	}
-	mk("live") // its stream stays active: kept
+	mk("live") // running, its stream stays active: kept
+	// Created, never run: its stream is active too, but it is not running.
+	if err := st.CreateSession(ctx, &store.Session{ID: "idle", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(10 * time.Millisecond)
 	cutoff := time.Now()
 	time.Sleep(10 * time.Millisecond)
 	mk("new")
 	n, err := st.Expire(ctx, cutoff)
-	if err != nil || n != 1 {
-		t.Fatalf("Expire = %d, %v; want 1 session deleted", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("Expire = %d, %v; want 2 sessions deleted", n, err)
 	}
-	if _, err := st.GetSession(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf(`GetSession("old") after expiry: %v, want ErrNotFound`, err)
+	for _, id := range []string{"old", "idle"} {
+		if _, err := st.GetSession(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetSession(%q) after expiry: %v, want ErrNotFound", id, err)
+		}
 	}
 	if _, err := st.ReadChunks(ctx, "old", 0, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf(`ReadChunks("old") after expiry: %v, want ErrNotFound`, err)

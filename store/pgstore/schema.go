@@ -391,7 +391,8 @@ WHERE c.session_id = ANY($1) AND st.session_id = c.session_id AND c.seq <= st.la
 WITH gone AS (
 	DELETE FROM {s}.sessions WHERE id IN
 		(SELECT p.id FROM {s}.sessions p WHERE p.updated_at < $1
-		 AND NOT EXISTS (SELECT 1 FROM {s}.streams st WHERE st.session_id = p.id AND st.status = 'active')
+		 AND NOT (p.status = 'running' AND EXISTS
+			(SELECT 1 FROM {s}.streams st WHERE st.session_id = p.id AND st.status = 'active'))
 		 ORDER BY p.updated_at LIMIT $2)
 	-- Checked again on the row as this statement finds it: a commit that
 	-- raced the sweep (and that this statement waited for) keeps it.

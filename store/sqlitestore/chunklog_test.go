@@ -277,7 +277,8 @@ func TestRetentionDeletesSegments(t *testing.T) {
 }
 
 // TestExpire: the TTL sweep deletes the sessions last written before its
-// cutoff, with everything they hold, unless their stream is still active;
+// cutoff, with everything they hold, unless they are running with their
+// stream still active;
 // it keeps those written since; and the store (and another one opened on
 // the file) goes on writing, the kept active stream's pending chunk
 // included.
@@ -308,9 +309,13 @@ func TestExpire(t *testing.T) {
 	end("old")
 	start("touched")
 	end("touched")
-	start("live") // its stream stays active, a chunk pending
+	start("live") // running, its stream stays active, a chunk pending
 	if s.Pending("live") == 0 {
 		t.Fatal(`"live" has no pending chunk: the test would not cover one`)
+	}
+	// Created, never run: its stream is active too, but it is not running.
+	if err := s.CreateSession(ctx, &store.Session{ID: "idle", AgentType: "x", Status: helix.StatusCompleted}); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
 	cutoff := time.Now()
@@ -320,11 +325,13 @@ func TestExpire(t *testing.T) {
 	}
 	start("new")
 	n, err := s.Expire(ctx, cutoff)
-	if err != nil || n != 1 {
-		t.Fatalf("Expire = %d, %v; want 1 session deleted", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("Expire = %d, %v; want 2 sessions deleted", n, err)
 	}
-	if _, err := s.GetSession(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf(`GetSession("old") after expiry: %v, want ErrNotFound`, err)
+	for _, id := range []string{"old", "idle"} {
+		if _, err := s.GetSession(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetSession(%q) after expiry: %v, want ErrNotFound", id, err)
+		}
 	}
 	if _, err := s.ReadChunks(ctx, "old", 0, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf(`ReadChunks("old") after expiry: %v, want ErrNotFound`, err)

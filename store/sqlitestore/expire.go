@@ -34,13 +34,16 @@ func (s *Store) expire(ctx context.Context, cutoff time.Time) (int, error) {
 		var ids []string
 		err := s.write(ctx, "expire sessions", "", func(t txn) error {
 			ids = ids[:0]
-			// A session whose stream is active is kept: a run in
+			// A running session whose stream is active is kept: a run in
 			// progress (appends do not count as writes) or one a crash
-			// left for recovery. Only an active stream has pending chunks
-			// in the log, whose records name the session by its row id,
-			// which a later session could take once this one is gone.
+			// left for recovery. Only such a stream can have chunks
+			// pending in the log, whose records name the session by its
+			// row id, which a later session could take once this one is
+			// gone. (A session created but never run has an active stream
+			// too, and no chunk: it expires.)
 			rows, err := t.query(`DELETE FROM sessions WHERE sid IN
-				(SELECT sid FROM sessions WHERE updated_ns < ? AND stream_status <> 'active'
+				(SELECT sid FROM sessions WHERE updated_ns < ?
+				 AND NOT (stream_status = 'active' AND status = 'running')
 				 ORDER BY updated_ns LIMIT ?) RETURNING id`,
 				cutoff.UnixNano(), expireBatch)
 			if err != nil {

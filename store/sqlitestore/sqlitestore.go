@@ -49,10 +49,10 @@
 // With Options.TTL (URL "?ttl=720h"), a session is deleted, with its
 // messages, runs, checkpoints and chunks, once it has not been written for
 // TTL (its creation, commits, stream status changes and control requests
-// count; chunk appends do not) and its stream is not active (a run in
-// progress, or one a crash left for recovery, is kept). A sweep runs every TTL/10, between once a
-// second and once a minute, deleting in batches of 100 sessions through
-// the group commit.
+// count; chunk appends do not), unless it is running with its stream
+// active (a run in progress, or one a crash left for recovery). A sweep
+// runs every TTL/10, between once a second and once a minute, deleting in
+// batches of 100 sessions through the group commit.
 //
 // # Live tail
 //
@@ -136,10 +136,10 @@ type Options struct {
 	MaxChunks int
 	// TTL, if positive, is how long a session is kept after its newest
 	// write (its creation, a commit, a stream status change, a control
-	// request; not a chunk append): then, unless its stream is active, it
-	// is deleted with its messages, runs, checkpoints and chunks, by a
-	// sweep every TTL/10 (between 1 s and 1 min). 0 keeps sessions for
-	// ever.
+	// request; not a chunk append): then, unless it is running with its
+	// stream active, it is deleted with its messages, runs, checkpoints
+	// and chunks, by a sweep every TTL/10 (between 1 s and 1 min). 0 keeps
+	// sessions for ever.
 	TTL time.Duration
 	// Logger receives background errors (the poller's); nil means
 	// slog.Default().
