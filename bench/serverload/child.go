@@ -308,13 +308,16 @@ func (rl *relay) sse(w http.ResponseWriter, r *http.Request) {
 		<-ctx.Done() // an idle stream: headers only, then nothing
 		return
 	}
+	// Paced like the scripted model: the first word at once, word i due
+	// (i-1) × delay after it, by the clock.
 	var timer *time.Timer
+	start := time.Now()
 	for i := 1; i <= rl.words; i++ {
-		if i > 1 { // like the scripted model: the first word at once
+		if d := time.Until(start.Add(time.Duration(i-1) * rl.delay)); i > 1 && d > 0 {
 			if timer == nil {
-				timer = time.NewTimer(rl.delay)
+				timer = time.NewTimer(d)
 			} else {
-				timer.Reset(rl.delay)
+				timer.Reset(d)
 			}
 			select {
 			case <-ctx.Done():

@@ -10,7 +10,8 @@
 //
 //   - relay: POST /start registers a session; GET /sse sends -words
 //     text_delta chunk events (the JSON and framing of Helix's chunks), the
-//     first at once and the rest -delay apart, then "event: end". No
+//     first at once and the rest -delay apart by the clock (word k due at
+//     (k-1) × -delay, as the scripted model paces), then "event: end". No
 //     persistence, no agent loop: the ideal.
 //   - helix: server.New over the local runtime and a SQLite store in a
 //     temporary directory (every chunk persisted), agent "bench" on the

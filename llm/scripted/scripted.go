@@ -45,9 +45,15 @@ type Script struct {
 
 // Turn is one scripted answer or failure.
 type Turn struct {
-	Text         string     `json:"text,omitempty"`
-	Thinking     string     `json:"thinking,omitempty"`
-	ToolCalls    []ToolCall `json:"toolCalls,omitempty"`
+	Text      string     `json:"text,omitempty"`
+	Thinking  string     `json:"thinking,omitempty"`
+	ToolCalls []ToolCall `json:"toolCalls,omitempty"`
+	// ChunkDelayMs paces the turn's deltas by the clock, as a provider's
+	// stream is: the k-th delta after the first is due k × ChunkDelayMs
+	// after the first, whatever the consumer does meanwhile, so a consumer
+	// that falls behind gets the deltas already due at once (a provider's
+	// tokens wait in the connection's buffer) instead of slowing the
+	// model down. The first delta comes at once.
 	ChunkDelayMs int        `json:"chunkDelayMs,omitempty"`
 	Error        *TurnError `json:"error,omitempty"`
 }
@@ -200,7 +206,9 @@ func (m *Model) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Even
 
 func streamTurn(ctx context.Context, t Turn, k int, req *llm.Request, yield func(llm.Event, error) bool) {
 	delay := time.Duration(t.ChunkDelayMs) * time.Millisecond
-	first := true
+	// Delta n (from 0) is due at start + n×delay (see Turn.ChunkDelayMs).
+	var start time.Time
+	due := 0 // deltas started so far
 	// One timer for the whole turn, reset before each wait: a turn streams
 	// many words, and a timer per word is garbage per word.
 	var timer *time.Timer
@@ -214,14 +222,23 @@ func streamTurn(ctx context.Context, t Turn, k int, req *llm.Request, yield func
 			yield(llm.Event{}, ctx.Err())
 			return false
 		}
-		if first || delay <= 0 {
-			first = false
+		if delay <= 0 {
 			return true
 		}
+		if due == 0 {
+			start = time.Now()
+			due++
+			return true
+		}
+		d := time.Until(start.Add(time.Duration(due) * delay))
+		due++
+		if d <= 0 {
+			return true // already due: the consumer fell behind
+		}
 		if timer == nil {
-			timer = time.NewTimer(delay)
+			timer = time.NewTimer(d)
 		} else {
-			timer.Reset(delay)
+			timer.Reset(d)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/helix-agents/helix-go/llm"
 	"github.com/helix-agents/helix-go/llm/scripted"
@@ -128,6 +130,39 @@ func TestCancelMidStream(t *testing.T) {
 	if n != 1 || !errors.Is(err, context.Canceled) {
 		t.Errorf("after cancel: %d deltas, err %v; want 1 and context.Canceled at once", n, err)
 	}
+}
+
+// TestClockPacing: deltas are due on the model's clock (k × ChunkDelayMs
+// after the first), so a consumer that falls behind gets those already due
+// at once, and the next one when it is due, not a full delay after it asked.
+func TestClockPacing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := scripted.Turns(scripted.Turn{Text: "a b c d e", ChunkDelayMs: 20})
+		start := time.Now()
+		var at []time.Duration
+		for ev, err := range m.Stream(t.Context(), conv(0)) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type != llm.EventTextDelta {
+				continue
+			}
+			at = append(at, time.Since(start))
+			if len(at) == 1 {
+				time.Sleep(70 * time.Millisecond) // falls behind by three deltas
+			}
+		}
+		ms := time.Millisecond
+		want := []time.Duration{0, 70 * ms, 70 * ms, 70 * ms, 80 * ms}
+		if len(at) != len(want) {
+			t.Fatalf("%d deltas, want %d", len(at), len(want))
+		}
+		for i := range want {
+			if at[i] != want[i] {
+				t.Errorf("delta %d at %v, want %v (all: %v)", i+1, at[i], want[i], at)
+			}
+		}
+	})
 }
 
 func FuzzParse(f *testing.F) {
