@@ -37,7 +37,10 @@ func newHTTPClient(conns int) *http.Client {
 type runStats struct {
 	ttfe   time.Duration // POST /start sent → first "event: chunk" received
 	ttft   time.Duration // POST /start sent → first text_delta received
-	events int           // chunk events received (inside the window, if any)
+	// Diagnostics (SERVERLOAD_STATS): POST /start answered, SSE headers
+	// received, last text_delta and end event received, all from t0.
+	post, hdr, lastText, end time.Duration
+	events                   int // chunk events received (inside the window, if any)
 	text   int           // text_delta events received (inside the window)
 	err    error
 }
@@ -142,11 +145,13 @@ func (g *gen) streamRun(ctx context.Context, windowEnd time.Time) (st runStats) 
 		st.err = err
 		return st
 	}
+	st.post = time.Since(t0)
 	body, err := g.openStream(ctx, sid)
 	if err != nil {
 		st.err = err
 		return st
 	}
+	st.hdr = time.Since(t0)
 	defer body.Close()
 	r := readerPool.Get().(*eventReader)
 	r.br.Reset(body)
@@ -186,6 +191,7 @@ func (g *gen) streamRun(ctx context.Context, windowEnd time.Time) (st runStats) 
 					st.err = fmt.Errorf("GET /sse: %d text_delta events, want %d", allText, g.words)
 					return st
 				}
+				st.end = time.Since(t0)
 				_, _ = io.Copy(io.Discard, body) // let the connection be reused
 				return st
 			}
@@ -199,6 +205,7 @@ func (g *gen) streamRun(ctx context.Context, windowEnd time.Time) (st runStats) 
 			isText := bytes.HasPrefix(data, textDelta)
 			if isText {
 				allText++
+				st.lastText = now.Sub(t0)
 				if st.ttft == 0 {
 					st.ttft = now.Sub(t0)
 				}
@@ -227,6 +234,7 @@ type phaseStats struct {
 	runs, failed int
 	errs         map[string]int
 	ttfe, ttft   []time.Duration
+	diag         []runStats // successful runs, for SERVERLOAD_STATS
 	events, text int
 	wall         time.Duration // the measured interval
 	cpu          float64       // the child's CPU seconds in wall
@@ -247,6 +255,9 @@ func (p *phaseStats) add(st runStats) {
 	}
 	p.ttfe = append(p.ttfe, st.ttfe)
 	p.ttft = append(p.ttft, st.ttft)
+	if diagnose {
+		p.diag = append(p.diag, st)
+	}
 }
 
 func (p *phaseStats) merge(q *phaseStats) {
@@ -256,6 +267,7 @@ func (p *phaseStats) merge(q *phaseStats) {
 	p.text += q.text
 	p.ttfe = append(p.ttfe, q.ttfe...)
 	p.ttft = append(p.ttft, q.ttft...)
+	p.diag = append(p.diag, q.diag...)
 	for k, v := range q.errs {
 		if p.errs == nil {
 			p.errs = map[string]int{}
@@ -480,4 +492,29 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	slices.Sort(ds)
 	i := int(q*float64(len(ds))+0.999999) - 1
 	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+// diagnose is SERVERLOAD_STATS: print where a run's time goes.
+var diagnose = os.Getenv("SERVERLOAD_STATS") != ""
+
+// printDiag prints the medians of a phase's run timings (SERVERLOAD_STATS).
+func printDiag(name string, p *phaseStats) {
+	if !diagnose || len(p.diag) == 0 {
+		return
+	}
+	med := func(f func(runStats) time.Duration) time.Duration {
+		v := make([]time.Duration, len(p.diag))
+		for i, st := range p.diag {
+			v[i] = f(st)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	fmt.Fprintf(os.Stderr, "serverload: %s run medians: POST /start %v, then SSE headers %v, then first event %v; text %v; last text_delta to end %v; run %v\n", name,
+		med(func(s runStats) time.Duration { return s.post }).Round(10*time.Microsecond),
+		med(func(s runStats) time.Duration { return s.hdr - s.post }).Round(10*time.Microsecond),
+		med(func(s runStats) time.Duration { return s.ttfe - s.hdr }).Round(10*time.Microsecond),
+		med(func(s runStats) time.Duration { return s.lastText - s.ttft }).Round(10*time.Microsecond),
+		med(func(s runStats) time.Duration { return s.end - s.lastText }).Round(10*time.Microsecond),
+		med(func(s runStats) time.Duration { return s.end }).Round(10*time.Microsecond))
 }

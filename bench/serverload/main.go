@@ -184,6 +184,7 @@ func runPhase(cfg config, round int, phase, mode string, r *results) error {
 				p.runs, p.failed, ms(percentile(p.ttfe, .5)), ms(percentile(p.ttfe, .99)),
 				p.eventsPerSec(), p.textPerSec(), p.cpu, p.cpuPerEvent(), p.cpuPerText(), p.clientCPU)
 			printErrs(os.Stderr, p.errs)
+			printDiag(phase+" "+mode, p)
 			if phase == "streaming" {
 				r.streaming = append(r.streaming, p)
 			} else {
