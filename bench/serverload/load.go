@@ -35,14 +35,14 @@ func newHTTPClient(conns int) *http.Client {
 
 // runStats is the outcome of one run as the client saw it.
 type runStats struct {
-	ttfe   time.Duration // POST /start sent → first "event: chunk" received
-	ttft   time.Duration // POST /start sent → first text_delta received
+	ttfe time.Duration // POST /start sent → first "event: chunk" received
+	ttft time.Duration // POST /start sent → first text_delta received
 	// Diagnostics (SERVERLOAD_STATS): POST /start answered, SSE headers
 	// received, last text_delta and end event received, all from t0.
 	post, hdr, lastText, end time.Duration
 	events                   int // chunk events received (inside the window, if any)
-	text   int           // text_delta events received (inside the window)
-	err    error
+	text                     int // text_delta events received (inside the window)
+	err                      error
 }
 
 // gen is the load generator's view of one child.
