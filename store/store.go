@@ -359,3 +359,15 @@ type FencedCreator interface {
 type SessionStarter interface {
 	StartSession(ctx context.Context, s *Session, c Commit) (version int64, err error)
 }
+
+// RunEnder is implemented by stores that can end a run in one write.
+// EndRun is Commit(c), then AppendChunks of chunks with c.Fence, then
+// SetStreamStatus(status), atomically: a subscriber sees the chunks (the
+// run's run_end) only once the state they describe is stored, and the
+// stream stops being active in the same write. Each chunk's Sequence is
+// set in place. If the commit is refused (a stale fence, a conflict),
+// nothing is written and the error wraps the same sentinel Commit's
+// would. A runtime ending a run waits for one write instead of two.
+type RunEnder interface {
+	EndRun(ctx context.Context, c Commit, chunks []helix.Chunk, status helix.StreamStatus) (version int64, err error)
+}

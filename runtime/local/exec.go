@@ -394,6 +394,24 @@ func (e *execution) orderChunks() {
 // commit writes the session with the unsaved messages, the run and a
 // checkpoint, atomically.
 func (e *execution) commit(checkpoint bool) error {
+	v, err := e.rt.st.Commit(e.bg, e.newCommit(checkpoint))
+	if err != nil {
+		return err
+	}
+	e.committed(v)
+	return nil
+}
+
+// committed records that the session was stored at version v.
+func (e *execution) committed(v int64) {
+	e.sess.Version = v
+	e.unsaved = 0
+}
+
+// newCommit is the commit of the session as it is: the unsaved messages,
+// the run and, if asked, a checkpoint. The chunks emitted so far are
+// ordered before it.
+func (e *execution) newCommit(checkpoint bool) store.Commit {
 	now := e.rt.now()
 	e.sess.UpdatedAt = now
 	e.sess.StepCount = e.step
@@ -414,13 +432,7 @@ func (e *execution) commit(checkpoint bool) error {
 			Output: e.sess.Output, Error: e.sess.Error, CreatedAt: now,
 		}
 	}
-	v, err := e.rt.st.Commit(e.bg, c)
-	if err != nil {
-		return err
-	}
-	e.sess.Version = v
-	e.unsaved = 0
-	return nil
+	return c
 }
 
 // addMessage appends m to the history (committed with the step) and calls
@@ -477,6 +489,9 @@ func (e *execution) end(reason string) *helix.Result {
 	e.run.CompletionReason = reason
 	e.run.EndedAt = e.rt.now()
 	e.run.Error = e.sess.Error
+	if re, ok := e.rt.st.(store.RunEnder); ok {
+		return e.endInOne(re, reason)
+	}
 	if err := e.commit(true); err != nil {
 		e.rt.log.Error("commit run end", "session", e.sess.ID, "run", e.run.ID, "error", err)
 		if errors.Is(err, store.ErrStaleFence) || errors.Is(err, store.ErrConflict) {
@@ -488,6 +503,37 @@ func (e *execution) end(reason string) *helix.Result {
 	e.emit(helix.Chunk{Type: helix.ChunkRunEnd, Status: e.sess.Status, CompletionReason: reason, Usage: &usage})
 	e.orderChunks()
 	if err := e.rt.st.SetStreamStatus(e.bg, e.sess.ID, e.fence, helix.StreamStatusFor(e.sess.Status)); err != nil {
+		e.rt.log.Error("set stream status", "session", e.sess.ID, "error", err)
+	}
+	return e.result()
+}
+
+// endInOne is end for a store that commits, appends run_end and sets the
+// stream status in one write.
+func (e *execution) endInOne(re store.RunEnder, reason string) *helix.Result {
+	usage := e.run.Usage
+	c := helix.Chunk{Type: helix.ChunkRunEnd, Status: e.sess.Status, CompletionReason: reason, Usage: &usage}
+	e.stamp(&c)
+	end := [1]helix.Chunk{c}
+	status := helix.StreamStatusFor(e.sess.Status)
+	v, err := re.EndRun(e.bg, e.newCommit(true), end[:], status)
+	if err == nil {
+		e.committed(v)
+		if e.fwd != nil {
+			e.fwd(c)
+		}
+		return e.result()
+	}
+	e.rt.log.Error("commit run end", "session", e.sess.ID, "run", e.run.ID, "error", err)
+	if errors.Is(err, store.ErrStaleFence) || errors.Is(err, store.ErrConflict) {
+		// Another owner took the session over: write nothing more.
+		return e.result()
+	}
+	// Nothing was written (an outage, say): the stream is still told how
+	// the run ended, as far as the store lets it.
+	e.append(c)
+	e.orderChunks()
+	if err := e.rt.st.SetStreamStatus(e.bg, e.sess.ID, e.fence, status); err != nil {
 		e.rt.log.Error("set stream status", "session", e.sess.ID, "error", err)
 	}
 	return e.result()

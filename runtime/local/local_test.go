@@ -26,6 +26,7 @@ import (
 	"github.com/helix-agents/helix-go/runtime/local"
 	"github.com/helix-agents/helix-go/store"
 	"github.com/helix-agents/helix-go/store/memstore"
+	"github.com/helix-agents/helix-go/store/sqlitestore"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -34,16 +35,21 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// env is a runtime on a memory store with a fixed clock and counting ids.
+// env is a runtime on a memory store (or the one envStore opens) with a
+// fixed clock and counting ids.
 type env struct {
 	t  *testing.T
 	st store.Store
 	rt *local.Runtime
 }
 
+// envStore opens the store of newEnv: the memory store, or SQLite while
+// TestGoldenSQLite runs.
+var envStore = func(*testing.T) store.Store { return memstore.New() }
+
 func newEnv(t *testing.T, opts ...func(*local.Options)) *env {
 	t.Helper()
-	st := memstore.New()
+	st := envStore(t)
 	var n atomic.Int64
 	o := local.Options{
 		Store:  st,
@@ -219,7 +225,24 @@ func script(t *testing.T, js string) llm.Model {
 
 var fastRetry = llm.RetryPolicy{BaseDelay: time.Microsecond, MaxDelay: time.Millisecond}
 
-func TestGolden(t *testing.T) {
+func TestGolden(t *testing.T) { testGolden(t) }
+
+// TestGoldenSQLite runs the golden transcripts on SQLite, whose store
+// queues chunks and ends a run in one write (store.ChunkQueuer,
+// store.RunEnder): the same chunks, in the same order.
+func TestGoldenSQLite(t *testing.T) {
+	envStore = func(t *testing.T) store.Store {
+		st, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "helix.db"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	t.Cleanup(func() { envStore = func(*testing.T) store.Store { return memstore.New() } })
+	testGolden(t)
+}
+
+func testGolden(t *testing.T) {
 	t.Run("plain_text", func(t *testing.T) {
 		e := newEnv(t)
 		a := agentWith(t, helix.AgentConfig{Name: "chat", SystemPrompt: "Be brief.",

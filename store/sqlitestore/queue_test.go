@@ -200,3 +200,102 @@ func TestStartSession(t *testing.T) {
 		t.Errorf("a refused start created the session: %v", err)
 	}
 }
+
+// TestEndRun: the commit, the run's last chunks (after the chunks queued
+// before it) and the stream status are written together; a subscriber
+// gets the chunks and ends; a refused commit (stale fence, conflict)
+// writes nothing.
+func TestEndRun(t *testing.T) {
+	ctx := t.Context()
+	st := openTemp(t)
+	var re store.RunEnder = st
+	sess := &store.Session{ID: "s", AgentType: "x", Status: helix.StatusCompleted}
+	run := func(status helix.Status) store.Commit {
+		s := *sess
+		s.Status, s.CurrentRunID, s.RunCount, s.MessageCount = status, "run_1", 1, 1
+		return store.Commit{Session: &s, ExpectedVersion: 1, Fence: 1,
+			Run:      &store.Run{ID: "run_1", Turn: 1, Status: status},
+			Messages: []llm.Message{llm.UserMessage("hi")}}
+	}
+	if _, err := st.StartSession(ctx, sess, run(helix.StatusRunning)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AppendChunks(ctx, "s", 1, []helix.Chunk{{Type: helix.ChunkRunStart}}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []int64, 1)
+	go func() {
+		var seqs []int64
+		for c, err := range st.Subscribe(ctx, "s", 0) {
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			seqs = append(seqs, c.Sequence)
+		}
+		got <- seqs
+	}()
+
+	// A chunk queued before the end comes before the end's chunks.
+	queued := make(chan error, 1)
+	st.QueueChunks(ctx, "s", 1, []helix.Chunk{{Type: helix.ChunkStepEnd}}, func(_ int64, err error) { queued <- err })
+	end := run(helix.StatusCompleted)
+	end.ExpectedVersion, end.Messages, end.Session.MessageCount = 2, []llm.Message{llm.UserMessage("bye")}, 2
+	last := []helix.Chunk{{Type: helix.ChunkRunEnd, Status: helix.StatusCompleted}}
+	v, err := re.EndRun(ctx, end, last, helix.StreamEnded)
+	if err != nil || v != 3 {
+		t.Fatalf("EndRun = %d, %v; want 3, nil", v, err)
+	}
+	if err := <-queued; err != nil {
+		t.Fatal(err)
+	}
+	if last[0].Sequence != 3 {
+		t.Errorf("run_end got sequence %d, want 3 (after run_start and the queued step_end)", last[0].Sequence)
+	}
+	if seqs := <-got; len(seqs) != 3 || seqs[2] != 3 {
+		t.Errorf("the subscriber got %v, want [1 2 3] and its end", seqs)
+	}
+	info, err := st.StreamInfo(ctx, "s")
+	if err != nil || info.Status != helix.StreamEnded || info.LastSequence != 3 {
+		t.Errorf("StreamInfo = %+v, %v; want ended at 3", info, err)
+	}
+	if s, err := st.GetSession(ctx, "s"); err != nil || s.Version != 3 || s.Status != helix.StatusCompleted || s.MessageCount != 2 {
+		t.Errorf("GetSession = %+v, %v; want version 3, completed, 2 messages", s, err)
+	}
+	chunks, err := st.ReadChunks(ctx, "s", 0, 0)
+	if err != nil || len(chunks) != 3 || chunks[2].Type != helix.ChunkRunEnd {
+		t.Errorf("ReadChunks = %d chunks, %v; want run_end third", len(chunks), err)
+	}
+
+	// Refused: nothing of the end is written.
+	fence, err := st.NextFence(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetStreamStatus(ctx, "s", fence, helix.StreamActive); err != nil {
+		t.Fatal(err)
+	}
+	stale := run(helix.StatusFailed)
+	stale.ExpectedVersion, stale.Session.MessageCount, stale.Messages = 3, 2, nil
+	conflict := stale
+	conflict.Fence, conflict.ExpectedVersion = fence, 2
+	for name, tc := range map[string]struct {
+		c    store.Commit
+		want error
+	}{"stale fence": {stale, store.ErrStaleFence}, "conflict": {conflict, store.ErrConflict}} {
+		_, err := re.EndRun(ctx, tc.c, []helix.Chunk{{Type: helix.ChunkRunEnd, Status: helix.StatusFailed}}, helix.StreamFailed)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: EndRun = %v, want %v", name, err, tc.want)
+		}
+		info, err := st.StreamInfo(ctx, "s")
+		if err != nil || info.Status != helix.StreamActive || info.LastSequence != 3 {
+			t.Errorf("%s: StreamInfo = %+v, %v; want active at 3, as before", name, info, err)
+		}
+		if s, err := st.GetSession(ctx, "s"); err != nil || s.Version != 3 || s.Status != helix.StatusCompleted {
+			t.Errorf("%s: GetSession = version %d status %s, %v; want 3, completed", name, s.Version, s.Status, err)
+		}
+	}
+	if _, err := re.EndRun(ctx, stale, nil, "bogus"); err == nil {
+		t.Error("EndRun with an invalid stream status succeeded")
+	}
+}

@@ -85,6 +85,9 @@ type writeOp struct {
 	// drain moves the session's pending chunks to its segments in
 	// the same transaction, if fn succeeds.
 	drain bool
+	// status, if set, is the stream status fn sets: the tail cache learns
+	// it once the write commits, in commit order.
+	status helix.StreamStatus
 }
 
 // isSentinel reports whether err wraps one of the store's sentinel errors

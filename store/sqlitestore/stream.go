@@ -363,10 +363,13 @@ func (s *Store) flush(batch []*appendReq) {
 		// commits: the tails the next batch starts from.
 		staged := sc.staged
 		for i, r := range batch {
-			if r.write != nil {
+			withWrite := r.write != nil
+			if withWrite && (results[i].err != nil || len(r.data) == 0) {
 				continue
 			}
-			if err := r.ctx.Err(); err != nil {
+			// (A write's chunks go with it: its context no longer
+			// matters, and a refusal fails the whole batch below.)
+			if err := r.ctx.Err(); err != nil && !withWrite {
 				results[i].err = err
 				continue
 			}
@@ -378,6 +381,10 @@ func (s *Store) flush(batch []*appendReq) {
 				if err := s.selStream.QueryRow(r.id).Scan(&st.sid, &st.fence, &st.last); err != nil {
 					if errors.Is(err, sql.ErrNoRows) {
 						results[i].err = notFound("append chunks", r.id)
+						if withWrite {
+							// Its write committed: all or nothing.
+							return results[i].err
+						}
 						continue
 					}
 					return err
@@ -386,6 +393,9 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 			if r.fence != 0 && r.fence < st.fence {
 				results[i].err = staleFence("append chunks", r.id, r.fence, st.fence)
+				if withWrite {
+					return results[i].err
+				}
 				continue
 			}
 			add := lb.adds[r.id]
@@ -503,22 +513,32 @@ func (s *Store) flush(batch []*appendReq) {
 		// the only appender), before the callers get their chunks back
 		// (they set the sequences in place) and before subscribers wake.
 		for i, r := range batch {
-			if results[i].err != nil || r.write != nil {
+			if results[i].err != nil {
 				continue
 			}
-			// The caller waits for its answer (or gave its chunks away,
-			// with QueueChunks): the sequences can be set in place. The
-			// cache keeps the chunks themselves: those given away, or a
-			// copy of the caller's.
-			first := results[i].last - int64(len(r.chunks)) + 1
-			for j := range r.chunks {
-				r.chunks[j].Sequence = first + int64(j)
+			if len(r.chunks) > 0 {
+				// The caller waits for its answer (or gave its chunks
+				// away, with QueueChunks): the sequences can be set in
+				// place. The cache keeps the chunks themselves: those
+				// given away, or a copy of the caller's.
+				first := results[i].last - int64(len(r.chunks)) + 1
+				for j := range r.chunks {
+					r.chunks[j].Sequence = first + int64(j)
+				}
+				kept := r.chunks
+				if r.done == nil {
+					kept = slices.Clone(kept)
+				}
+				s.cache.Append(r.id, kept)
 			}
-			kept := r.chunks
-			if r.done == nil {
-				kept = slices.Clone(kept)
+			if r.write != nil && r.write.status != "" {
+				// After the write's chunks: a status that ends the stream
+				// follows them, and statuses land in commit order.
+				s.cache.SetStatus(r.id, r.write.status)
+				if len(r.chunks) == 0 { // (else touched already)
+					touched = append(touched, r.id)
+				}
 			}
-			s.cache.Append(r.id, kept)
 		}
 	}
 	for i, r := range batch {
@@ -676,7 +696,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 	}
 	// A stream that stops being active has its pending chunks moved in
 	// the same transaction (see chunklog.go).
-	err := s.submit(ctx, sessionID, &writeOp{op: op, drain: status != helix.StreamActive, fn: func(t txn) error {
+	return s.submit(ctx, sessionID, &writeOp{op: op, drain: status != helix.StreamActive, status: status, fn: func(t txn) error {
 		var newest uint64
 		if err := t.row(`SELECT fence FROM sessions WHERE id = ?`, sessionID).Scan(&newest); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -687,14 +707,51 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		if fence != 0 && fence < newest {
 			return staleFence(op, sessionID, fence, newest)
 		}
-		_, err := t.exec(`UPDATE sessions SET stream_status = ?, updated_ns = ? WHERE id = ?`, string(status), time.Now().UnixNano(), sessionID)
-		return err
+		return setStreamStatus(t, sessionID, status)
 	}})
-	if err == nil {
-		s.cache.SetStatus(sessionID, status)
-		s.hub.Notify(sessionID)
-	}
+}
+
+// setStreamStatus is the statement that sets a stream's status.
+func setStreamStatus(t txn, sessionID string, status helix.StreamStatus) error {
+	_, err := t.exec(`UPDATE sessions SET stream_status = ?, updated_ns = ? WHERE id = ?`, string(status), time.Now().UnixNano(), sessionID)
 	return err
+}
+
+// EndRun commits c, appends chunks and sets the stream's status, in one
+// transaction ([store.RunEnder]): one group commit instead of two.
+func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk, status helix.StreamStatus) (int64, error) {
+	const op = "end run"
+	if err := s.check(ctx, op); err != nil {
+		return 0, err
+	}
+	if !store.ValidStreamStatus(status) {
+		return 0, fmt.Errorf("sqlitestore: %s: invalid status %q", op, status)
+	}
+	commit, version, err := commitOp(c)
+	if err != nil {
+		return 0, err
+	}
+	id := c.Session.ID
+	req, err := newAppendReq(ctx, op, id, c.Fence, chunks)
+	if err != nil {
+		return 0, err
+	}
+	req.res = make(chan appendRes, 1)
+	// The write commits and sets the status; its chunks are appended in
+	// the same transaction, with the batch's appends (see flush).
+	req.write = &writeOp{op: op, drain: status != helix.StreamActive, status: status, fn: func(t txn) error {
+		if err := commit(t); err != nil {
+			return err
+		}
+		return setStreamStatus(t, id, status)
+	}}
+	if err := s.enqueue(ctx, op, req); err != nil {
+		return 0, err
+	}
+	if res := s.await(op, req); res.err != nil {
+		return 0, res.err
+	}
+	return version, nil
 }
 
 // StreamInfo returns the stream's status and its first and last
