@@ -148,7 +148,7 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 	if err != nil {
 		return 0, err
 	}
-	commit, version, err := commitOp(c)
+	commit, version, err := commitOp(c, "")
 	if err != nil {
 		return 0, err
 	}
@@ -222,7 +222,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	fn, version, err := commitOp(c)
+	fn, version, err := commitOp(c, "")
 	if err != nil {
 		return 0, err
 	}
@@ -232,9 +232,10 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	return version, nil
 }
 
-// commitOp encodes c and returns the write that applies it and the
-// session's version once it has.
-func commitOp(c store.Commit) (fn func(t txn) error, version int64, err error) {
+// commitOp encodes c and returns the write that applies it (and sets the
+// stream's status to stream, if that is not empty) and the session's
+// version once it has.
+func commitOp(c store.Commit, stream helix.StreamStatus) (fn func(t txn) error, version int64, err error) {
 	const op = "commit"
 	if err := c.Validate(); err != nil {
 		return nil, 0, fmt.Errorf("sqlitestore: commit: %w", err)
@@ -289,15 +290,6 @@ func commitOp(c store.Commit) (fn func(t txn) error, version int64, err error) {
 			return fmt.Errorf("sqlitestore: %s %q: message count %d, want %d stored + %d new: %w",
 				op, id, rec.MessageCount, count, len(c.Messages), store.ErrConflict)
 		}
-		if c.Checkpoint != nil {
-			var n int
-			if err := t.row(`SELECT count(*) FROM checkpoints WHERE sid = ? AND id = ?`, sid, c.Checkpoint.ID).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return fmt.Errorf("sqlitestore: %s %q: checkpoint %q: %w", op, id, c.Checkpoint.ID, store.ErrExists)
-			}
-		}
 		for i, m := range msgs {
 			if _, err := t.exec(`INSERT INTO messages (sid, idx, data) VALUES (?, ?, ?)`, sid, count+int64(i), m); err != nil {
 				return err
@@ -311,9 +303,15 @@ func commitOp(c store.Commit) (fn func(t txn) error, version int64, err error) {
 			}
 		}
 		if cpData != nil {
-			if _, err := t.exec(`INSERT INTO checkpoints (sid, ord, id, data)
-				VALUES (?, (SELECT coalesce(max(ord), 0) + 1 FROM checkpoints WHERE sid = ?), ?, ?)`, sid, sid, c.Checkpoint.ID, cpData); err != nil {
+			// (A refusal rolls back what this write did before it.)
+			res, err := t.exec(`INSERT INTO checkpoints (sid, ord, id, data)
+				VALUES (?, (SELECT coalesce(max(ord), 0) + 1 FROM checkpoints WHERE sid = ?), ?, ?)
+				ON CONFLICT (sid, id) DO NOTHING`, sid, sid, c.Checkpoint.ID, cpData)
+			if err != nil {
 				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("sqlitestore: %s %q: checkpoint %q: %w", op, id, c.Checkpoint.ID, store.ErrExists)
 			}
 		}
 		rec.CreatedAt = time.Unix(0, createdNs).UTC()
@@ -321,9 +319,14 @@ func commitOp(c store.Commit) (fn func(t txn) error, version int64, err error) {
 		if err != nil {
 			return err
 		}
+		var status any // NULL: unchanged
+		if stream != "" {
+			status = string(stream)
+		}
 		_, err = t.exec(`UPDATE sessions SET record = ?, version = ?, status = ?, principal = ?, agent_type = ?,
-			message_count = ?, control = CASE WHEN ? THEN NULL ELSE control END, updated_ns = ? WHERE sid = ?`,
-			data, rec.Version, string(rec.Status), rec.Principal, rec.AgentType, rec.MessageCount, c.ClearControl, time.Now().UnixNano(), sid)
+			message_count = ?, control = CASE WHEN ? THEN NULL ELSE control END, updated_ns = ?,
+			stream_status = coalesce(?, stream_status) WHERE sid = ?`,
+			data, rec.Version, string(rec.Status), rec.Principal, rec.AgentType, rec.MessageCount, c.ClearControl, time.Now().UnixNano(), status, sid)
 		return err
 	}, rec.Version, nil
 }

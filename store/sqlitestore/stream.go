@@ -263,7 +263,13 @@ type flushScratch struct {
 	touched []string
 	staged  map[string]appendState
 	lb      logBatch
+	// spare are lb.adds entries of earlier batches, for reuse.
+	spare []*pendEntry
 }
+
+// spareRows bounds the rows kept by a spare pendEntry: a rare large
+// append's array is not kept.
+const spareRows = 64
 
 func newFlushScratch() flushScratch {
 	return flushScratch{staged: map[string]appendState{}, lb: logBatch{adds: map[string]*pendEntry{}, moved: map[string]int64{}}}
@@ -277,6 +283,14 @@ func (s *Store) flush(batch []*appendReq) {
 	sc.results = slices.Grow(sc.results[:0], len(batch))[:len(batch)]
 	results := sc.results // cleared at the end of the last batch
 	touched := sc.touched[:0]
+	for _, e := range sc.lb.adds {
+		// Applied (copied into Store.pend) or rolled back: reused.
+		if cap(e.rows) <= spareRows {
+			clear(e.rows)
+			e.rows = e.rows[:0]
+			sc.spare = append(sc.spare, e)
+		}
+	}
 	clear(sc.lb.adds)
 	clear(sc.lb.moved)
 	clear(sc.staged)
@@ -378,7 +392,8 @@ func (s *Store) flush(batch []*appendReq) {
 				st, ok = s.tails[r.id]
 			}
 			if !ok {
-				if err := s.selStream.QueryRow(r.id).Scan(&st.sid, &st.fence, &st.last); err != nil {
+				var err error
+				if st, err = s.loadTail(r.id); err != nil {
 					if errors.Is(err, sql.ErrNoRows) {
 						results[i].err = notFound("append chunks", r.id)
 						if withWrite {
@@ -389,7 +404,6 @@ func (s *Store) flush(batch []*appendReq) {
 					}
 					return err
 				}
-				st.last = max(st.last, s.pendingLast(r.id))
 			}
 			if r.fence != 0 && r.fence < st.fence {
 				results[i].err = staleFence("append chunks", r.id, r.fence, st.fence)
@@ -400,7 +414,12 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 			add := lb.adds[r.id]
 			if add == nil {
-				add = &pendEntry{sid: st.sid}
+				if n := len(sc.spare); n > 0 {
+					add, sc.spare = sc.spare[n-1], sc.spare[:n-1]
+					add.sid = st.sid
+				} else {
+					add = &pendEntry{sid: st.sid}
+				}
 				lb.adds[r.id] = add
 			}
 			for j, d := range r.data {
@@ -562,6 +581,18 @@ func (s *Store) flush(batch []*appendReq) {
 	}
 	clear(results) // no error kept alive until the next batch
 	sc.touched = touched[:0]
+}
+
+// loadTail reads what an append needs to know of a stream the writer
+// has no tail for (see appendState). Out of line: its scan targets escape,
+// and the flush's per-request state should not go to the heap with them.
+func (s *Store) loadTail(id string) (appendState, error) {
+	var st appendState
+	if err := s.selStream.QueryRow(id).Scan(&st.sid, &st.fence, &st.last); err != nil {
+		return st, err
+	}
+	st.last = max(st.last, s.pendingLast(id))
+	return st, nil
 }
 
 func pendLen(e *pendEntry) int {
@@ -727,7 +758,7 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 	if !store.ValidStreamStatus(status) {
 		return 0, fmt.Errorf("sqlitestore: %s: invalid status %q", op, status)
 	}
-	commit, version, err := commitOp(c)
+	commit, version, err := commitOp(c, status)
 	if err != nil {
 		return 0, err
 	}
@@ -739,12 +770,7 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 	req.res = make(chan appendRes, 1)
 	// The write commits and sets the status; its chunks are appended in
 	// the same transaction, with the batch's appends (see flush).
-	req.write = &writeOp{op: op, drain: status != helix.StreamActive, status: status, fn: func(t txn) error {
-		if err := commit(t); err != nil {
-			return err
-		}
-		return setStreamStatus(t, id, status)
-	}}
+	req.write = &writeOp{op: op, drain: status != helix.StreamActive, status: status, fn: commit}
 	if err := s.enqueue(ctx, op, req); err != nil {
 		return 0, err
 	}
