@@ -193,6 +193,19 @@ func testCopySemantics(t *testing.T, e *env) {
 	read, err = e.st.ReadChunks(e.ctx, "s-1", 0, 0)
 	must(t, err, "ReadChunks")
 	checkSequences(t, read, 0, "ReadChunks after the caller changed a returned slice (it must be fresh)")
+
+	// A checkpoint id already stored refuses the whole commit.
+	again := e.get(t, "s-1")
+	again.MessageCount++
+	_, err = e.st.Commit(e.ctx, store.Commit{Session: again, ExpectedVersion: again.Version,
+		Messages: textMessages(2, 1), Checkpoint: fullCheckpoint(t, "cp-1", "run-1", 2)})
+	wantIs(t, err, store.ErrExists, "Commit with a checkpoint id already stored")
+	if got := e.get(t, "s-1"); got.Version != 2 || got.MessageCount != 2 {
+		t.Errorf("a Commit refused for its checkpoint id left version %d, %d messages; want 2, 2 (nothing written)", got.Version, got.MessageCount)
+	}
+	if page, err := e.st.ListMessages(e.ctx, "s-1", 0, 0); err != nil || page.Total != 2 {
+		t.Errorf("a Commit refused for its checkpoint id stored its messages: %d (err %v), want 2", page.Total, err)
+	}
 }
 
 func testNotFound(t *testing.T, e *env) {
