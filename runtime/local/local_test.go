@@ -498,3 +498,35 @@ func (m *recordingModel) last() llm.Request {
 func storeInterrupt() store.ControlRequest {
 	return store.ControlRequest{Kind: store.ControlInterrupt, Reason: "from elsewhere", RequestedAt: time.Now()}
 }
+
+// failingEnd is a SQLite store whose EndRun fails as in an outage.
+type failingEnd struct{ *sqlitestore.Store }
+
+func (failingEnd) EndRun(context.Context, store.Commit, []helix.Chunk, helix.StreamStatus) (int64, error) {
+	return 0, errors.New("disk I/O error")
+}
+
+// TestEndRunFails: when a store cannot end a run in one write (an outage,
+// not a refusal), the stream is still told how the run ended: run_end is
+// appended and the stream stops being active, as separate writes.
+func TestEndRunFails(t *testing.T) {
+	sq, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "helix.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sq.Close() }) // after the runtime's (cleanups run last first)
+	e := newEnv(t, func(o *local.Options) { o.Store = failingEnd{sq} })
+	a := agentWith(t, helix.AgentConfig{Name: "chat", Model: script(t, `{"turns":[{"text":"Hello."}]}`)})
+	res := e.execute(a, "Hi")
+	wantStatus(t, res, helix.StatusCompleted)
+	chunks, err := sq.ReadChunks(t.Context(), "s1", 0, 0)
+	if err != nil || len(chunks) == 0 {
+		t.Fatalf("ReadChunks: %d chunks, %v", len(chunks), err)
+	}
+	if last := chunks[len(chunks)-1]; last.Type != helix.ChunkRunEnd || last.Status != helix.StatusCompleted {
+		t.Errorf("last chunk %s (status %s), want run_end completed", last.Type, last.Status)
+	}
+	if info, err := sq.StreamInfo(t.Context(), "s1"); err != nil || info.Status != helix.StreamEnded {
+		t.Errorf("StreamInfo = %+v, %v; want ended", info, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
@@ -297,5 +298,62 @@ func TestEndRun(t *testing.T) {
 	}
 	if _, err := re.EndRun(ctx, stale, nil, "bogus"); err == nil {
 		t.Error("EndRun with an invalid stream status succeeded")
+	}
+}
+
+// TestEndRunBeforeNextFence: an EndRun and a NextFence of the same session
+// queued in that order into one group commit both succeed, with the end's
+// chunks: the fence the end was written under was current at its place in
+// the queue. (The first version checked the chunks against the fence after
+// the whole batch's writes, refused them, and failed the batch, handing
+// every other request in it a stale-fence error.)
+func TestEndRunBeforeNextFence(t *testing.T) {
+	ctx := t.Context()
+	// A long commit interval, so that all three requests join the batch
+	// the first (a queued append) opens.
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{CommitInterval: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	start := func(id string) store.Commit {
+		s := &store.Session{ID: id, AgentType: "x", Status: helix.StatusCompleted}
+		c := *s
+		c.Status, c.CurrentRunID, c.RunCount, c.MessageCount = helix.StatusRunning, "run_1", 1, 1
+		commit := store.Commit{Session: &c, ExpectedVersion: 1, Fence: 1, Run: &store.Run{ID: "run_1", Turn: 1, Status: helix.StatusRunning},
+			Messages: []llm.Message{llm.UserMessage("hi")}}
+		if _, err := st.StartSession(ctx, s, commit); err != nil {
+			t.Fatal(err)
+		}
+		return commit
+	}
+	end := start("s")
+	start("other")
+
+	queued := make(chan error, 1)
+	st.QueueChunks(ctx, "other", 1, []helix.Chunk{{Type: helix.ChunkRunStart}}, func(_ int64, err error) { queued <- err })
+	end.ExpectedVersion, end.Session.Status, end.Messages = 2, helix.StatusCompleted, nil
+	ended := make(chan error, 1)
+	go func() {
+		_, err := st.EndRun(ctx, end, []helix.Chunk{{Type: helix.ChunkRunEnd, Status: helix.StatusCompleted}}, helix.StreamEnded)
+		ended <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the EndRun is queued first
+	fence, err := st.NextFence(ctx, "s")
+	if err != nil || fence != 2 {
+		t.Errorf("NextFence = %d, %v; want 2, nil", fence, err)
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("EndRun: %v", err)
+	}
+	if err := <-queued; err != nil {
+		t.Errorf("the other session's append: %v", err)
+	}
+	info, err := st.StreamInfo(ctx, "s")
+	if err != nil || info.Status != helix.StreamEnded || info.LastSequence != 1 {
+		t.Errorf("StreamInfo = %+v, %v; want ended with the run_end at 1", info, err)
+	}
+	if s, err := st.GetSession(ctx, "s"); err != nil || s.Status != helix.StatusCompleted || s.Version != 3 {
+		t.Errorf("GetSession: %+v, %v; want completed at version 3", s, err)
 	}
 }

@@ -88,6 +88,9 @@ type writeOp struct {
 	// status, if set, is the stream status fn sets: the tail cache learns
 	// it once the write commits, in commit order.
 	status helix.StreamStatus
+	// keepsTail: fn changes neither the session's fence nor its chunks,
+	// so the writer's appendState for it stays true.
+	keepsTail bool
 }
 
 // isSentinel reports whether err wraps one of the store's sentinel errors
@@ -226,7 +229,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := s.write(ctx, op, c.Session.ID, fn); err != nil {
+	if err := s.submit(ctx, c.Session.ID, &writeOp{op: op, fn: fn, keepsTail: true}); err != nil {
 		return 0, err
 	}
 	return version, nil

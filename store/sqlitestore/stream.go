@@ -26,8 +26,10 @@ type appendReq struct {
 	// The outcome goes to res, or to done if it is set (QueueChunks).
 	res  chan appendRes
 	done func(last int64, err error)
-	// write, if set, makes this a general write (see Store.write) instead
-	// of an append: it runs in the group commit under its own savepoint.
+	// write, if set, makes this a general write (see Store.write): it
+	// runs in the group commit under its own savepoint, and its chunks,
+	// if any (EndRun), are appended in the same transaction if it
+	// succeeds.
 	write *writeOp
 	// one backs data for a single chunk, the usual append.
 	one [1][]byte
@@ -355,7 +357,9 @@ func (s *Store) flush(batch []*appendReq) {
 				continue
 			}
 			// A write may change what appendState caches (NextFence does).
-			delete(s.tails, r.id)
+			if !r.write.keepsTail {
+				delete(s.tails, r.id)
+			}
 			if _, err := tx.exec(`SAVEPOINT w`); err != nil {
 				return err
 			}
@@ -381,8 +385,10 @@ func (s *Store) flush(batch []*appendReq) {
 			if withWrite && (results[i].err != nil || len(r.data) == 0) {
 				continue
 			}
-			// (A write's chunks go with it: its context no longer
-			// matters, and a refusal fails the whole batch below.)
+			// A write's chunks go with it: its context no longer matters,
+			// and its fence was checked by the write itself, at its place
+			// in the queue (a later write of the batch, applied before
+			// the appends, may have raised the fence since).
 			if err := r.ctx.Err(); err != nil && !withWrite {
 				results[i].err = err
 				continue
@@ -395,21 +401,18 @@ func (s *Store) flush(batch []*appendReq) {
 				var err error
 				if st, err = s.loadTail(r.id); err != nil {
 					if errors.Is(err, sql.ErrNoRows) {
-						results[i].err = notFound("append chunks", r.id)
-						if withWrite {
-							// Its write committed: all or nothing.
-							return results[i].err
+						if !withWrite {
+							results[i].err = notFound("append chunks", r.id)
 						}
+						// (A write's session was deleted by a later write
+						// of the batch: its chunks went with it.)
 						continue
 					}
 					return err
 				}
 			}
-			if r.fence != 0 && r.fence < st.fence {
+			if r.fence != 0 && r.fence < st.fence && !withWrite {
 				results[i].err = staleFence("append chunks", r.id, r.fence, st.fence)
-				if withWrite {
-					return results[i].err
-				}
 				continue
 			}
 			add := lb.adds[r.id]
@@ -727,7 +730,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 	}
 	// A stream that stops being active has its pending chunks moved in
 	// the same transaction (see chunklog.go).
-	return s.submit(ctx, sessionID, &writeOp{op: op, drain: status != helix.StreamActive, status: status, fn: func(t txn) error {
+	return s.submit(ctx, sessionID, &writeOp{op: op, drain: status != helix.StreamActive, status: status, keepsTail: true, fn: func(t txn) error {
 		var newest uint64
 		if err := t.row(`SELECT fence FROM sessions WHERE id = ?`, sessionID).Scan(&newest); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -755,14 +758,14 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	if !store.ValidStreamStatus(status) {
-		return 0, fmt.Errorf("sqlitestore: %s: invalid status %q", op, status)
-	}
 	commit, version, err := commitOp(c, status)
 	if err != nil {
 		return 0, err
 	}
 	id := c.Session.ID
+	if !store.ValidStreamStatus(status) {
+		return 0, fmt.Errorf("sqlitestore: %s %q: invalid status %q", op, id, status)
+	}
 	req, err := newAppendReq(ctx, op, id, c.Fence, chunks)
 	if err != nil {
 		return 0, err
@@ -770,7 +773,7 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 	req.res = make(chan appendRes, 1)
 	// The write commits and sets the status; its chunks are appended in
 	// the same transaction, with the batch's appends (see flush).
-	req.write = &writeOp{op: op, drain: status != helix.StreamActive, status: status, fn: commit}
+	req.write = &writeOp{op: op, drain: status != helix.StreamActive, status: status, keepsTail: true, fn: commit}
 	if err := s.enqueue(ctx, op, req); err != nil {
 		return 0, err
 	}
