@@ -68,6 +68,31 @@ func (s *Server) ownedSession(ctx context.Context, p auth.Principal, id string) 
 	return sess, nil
 }
 
+// streamSession reads and checks ?sessionId= of a stream route (SSE,
+// WebSocket) and returns the session's id and where its current run's
+// stream starts (its runStart, asked for only when the client gave no
+// position). A session this process is running for p is answered from the
+// runtime without a store read: its owner never changes. Anything else
+// (another principal's run included) takes the store's answer, so the
+// errors are those of querySession.
+func (s *Server) streamSession(r *http.Request, p auth.Principal) (id string, runStart func(context.Context) int64, err error) {
+	q := r.URL.Query()
+	if len(q["sessionId"]) != 1 {
+		return "", nil, badRequest("sessionId must be given once")
+	}
+	id = q.Get("sessionId")
+	if validID(id) {
+		if owner, start, ok := s.rt.ActiveRun(id); ok && owner == p.ID {
+			return id, func(context.Context) int64 { return start }, nil
+		}
+	}
+	sess, err := s.ownedSession(r.Context(), p, id)
+	if err != nil {
+		return "", nil, err
+	}
+	return sess.ID, func(ctx context.Context) int64 { return s.runStart(ctx, sess) }, nil
+}
+
 // querySession reads and checks ?sessionId= of a GET route.
 func (s *Server) querySession(r *http.Request, p auth.Principal) (*store.Session, error) {
 	q := r.URL.Query()

@@ -128,7 +128,7 @@ type sseStream struct {
 //
 //go:noinline
 func (s *Server) openSSE(w http.ResponseWriter, r *http.Request, p auth.Principal) (*sseStream, error) {
-	sess, err := s.querySession(r, p)
+	id, runStart, err := s.streamSession(r, p)
 	if err != nil {
 		return nil, err
 	}
@@ -148,18 +148,18 @@ func (s *Server) openSSE(w http.ResponseWriter, r *http.Request, p auth.Principa
 	sw.SetWriteTimeout(streamWriteTimeout)
 	ctx, stop := s.streamContext(r.Context())
 	if after < 0 {
-		// The current run's first chunk; the session is loaded already.
-		after = s.runStart(r.Context(), sess)
+		// The current run's first chunk; the session is known already.
+		after = runStart(r.Context())
 	}
-	chunks := s.rt.Stream(ctx, sess.ID, after)
+	chunks := s.rt.Stream(ctx, id, after)
 	if after >= 0 {
 		// The store's subscription itself: one frame less on the stack
 		// of an idle stream.
-		chunks = s.rt.Store().Subscribe(ctx, sess.ID, after)
+		chunks = s.rt.Store().Subscribe(ctx, id, after)
 	}
 	return &sseStream{
 		w: sw, ctx: ctx, chunks: chunks,
-		opts:  sse.RunOptions{Heartbeat: s.opts.Heartbeat, EndStatus: s.endStatus(sess.ID), Cancel: stop},
+		opts:  sse.RunOptions{Heartbeat: s.opts.Heartbeat, EndStatus: s.endStatus(id), Cancel: stop},
 		close: func() { stop(); end() },
 	}, nil
 }
@@ -171,7 +171,7 @@ const (
 )
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	sess, err := s.querySession(r, p)
+	id, runStart, err := s.streamSession(r, p)
 	if err != nil {
 		return err
 	}
@@ -202,9 +202,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request, p auth.Princip
 	// and notices a close.
 	ctx = c.CloseRead(ctx)
 	if after < 0 {
-		after = s.runStart(r.Context(), sess)
+		after = runStart(r.Context())
 	}
-	status, err := s.pumpWS(ctx, c, s.rt.Stream(ctx, sess.ID, after), sess.ID, after)
+	status, err := s.pumpWS(ctx, c, s.rt.Stream(ctx, id, after), id, after)
 	switch {
 	case errors.Is(context.Cause(ctx), errDraining):
 		return c.Close(wsCloseRestart, "server restarting; reconnect with after="+strconv.FormatInt(status.last, 10))

@@ -20,6 +20,8 @@ import (
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/sse"
+	"github.com/helix-agents/helix-go/store"
+	"github.com/helix-agents/helix-go/store/memstore"
 	"github.com/helix-agents/helix-go/store/sqlitestore"
 )
 
@@ -466,5 +468,72 @@ func TestRestartContinuesRun(t *testing.T) {
 	}
 	if len(reasons) != 2 || reasons[0] != "interrupted/shutdown" || !strings.HasPrefix(reasons[1], "completed") {
 		t.Fatalf("run ends %v", reasons)
+	}
+}
+
+// countingGets is a store that counts its GetSession calls.
+type countingGets struct {
+	store.Store
+	gets atomic.Int64
+}
+
+func (c *countingGets) GetSession(ctx context.Context, id string) (*store.Session, error) {
+	c.gets.Add(1)
+	return c.Store.GetSession(ctx, id)
+}
+
+// TestStreamOfRunningSession: a stream of a session this process is
+// running is opened from the runtime's knowledge (no session read), for its
+// owner only: another principal gets the same 404 as for any session not
+// theirs, on SSE and WebSocket alike. Once the run has ended, opening reads
+// the session again.
+func TestStreamOfRunningSession(t *testing.T) {
+	st := &countingGets{Store: memstore.New()}
+	h := newHarness(t, harnessConfig{store: st})
+	id := h.start(aliceKey, "slow")
+	for _, path := range []string{"/sse?sessionId=" + id, "/ws?sessionId=" + id} {
+		if r := h.do("GET", path, bobKey, nil); r.status != 404 || r.body != bodyNotFound {
+			t.Errorf("GET %s as bob while alice's run streams: %d %s, want 404 %s", path, r.status, r.body, bodyNotFound)
+		}
+	}
+
+	firstEvent := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", h.ts.URL+"/sse?sessionId="+id, nil)
+		req.Header.Set("Authorization", "Bearer "+aliceKey)
+		res, err := h.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("GET /sse as alice: %d", res.StatusCode)
+		}
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				if !strings.Contains(sc.Text(), `"type":"run_start"`) {
+					t.Errorf("first event %s, want the run's run_start", sc.Text())
+				}
+				return
+			}
+		}
+		t.Fatalf("no event: %v", sc.Err())
+	}
+	before := st.gets.Load()
+	firstEvent()
+	if n := st.gets.Load() - before; n != 0 {
+		t.Errorf("opening a stream of a running session read the session %d times, want 0", n)
+	}
+	if _, err := h.srv.opts.Runtime.Interrupt(t.Context(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(id)
+	before = st.gets.Load()
+	firstEvent()
+	if n := st.gets.Load() - before; n == 0 {
+		t.Error("opening a stream of a session no longer running did not read it")
 	}
 }

@@ -189,7 +189,8 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		msgs: page.Items, step: sess.StepCount,
 	}
 	r.mu.Lock()
-	ar.runID = run.ID // read by prepare under mu
+	ar.runID = run.ID // read by prepare and ActiveRun under mu
+	ar.principal, ar.startSeq = sess.Principal, run.StartSequence
 	r.mu.Unlock()
 	base := r.base
 	if spec.parent != nil {

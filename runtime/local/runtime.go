@@ -76,8 +76,12 @@ type Runtime struct {
 }
 
 type activeRun struct {
-	runID  string // guarded by Runtime.mu
-	cancel context.CancelCauseFunc
+	runID string // guarded by Runtime.mu
+	// principal owns the session; startSeq is the stream position before
+	// the run. Both are set with runID and never change.
+	principal string
+	startSeq  int64
+	cancel    context.CancelCauseFunc
 	done   chan struct{}
 	result *helix.Result // set before done is closed
 }
@@ -634,6 +638,20 @@ func (r *Runtime) Messages(ctx context.Context, sessionID string, offset, limit 
 		return store.Page[llm.Message]{}, err
 	}
 	return r.st.ListMessages(ctx, sessionID, offset, limit)
+}
+
+// ActiveRun reports whether this runtime is executing a run of the session
+// and, if so, the session's owner and the stream position before the run:
+// what a stream of the run needs to know, without a store read. The run may
+// end at any time after the call.
+func (r *Runtime) ActiveRun(sessionID string) (principal string, startSeq int64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ar := r.active[sessionID]
+	if ar == nil || ar.runID == "" {
+		return "", 0, false
+	}
+	return ar.principal, ar.startSeq, true
 }
 
 // Stream yields the session's chunks with sequence > after, then live ones,
