@@ -82,8 +82,8 @@ type activeRun struct {
 	principal string
 	startSeq  int64
 	cancel    context.CancelCauseFunc
-	done   chan struct{}
-	result *helix.Result // set before done is closed
+	done      chan struct{}
+	result    *helix.Result // set before done is closed
 }
 
 // Errors used as cancellation causes.
