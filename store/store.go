@@ -351,13 +351,16 @@ type FencedCreator interface {
 
 // SessionStarter is implemented by stores that can create a session and
 // commit its first run in one write. StartSession is CreateSessionFenced(s)
-// followed by Commit(c), atomically: c is a commit of the same session
-// with Fence 1 and ExpectedVersion 1, what CreateSessionFenced leaves. It
+// followed by Commit(c) and AppendChunks of chunks (the run's first, such
+// as its run_start; none is fine) with fence 1, atomically: c is a commit
+// of the same session with Fence 1 and ExpectedVersion 1, what
+// CreateSessionFenced leaves. Each chunk's Sequence is set in place. It
 // returns the session's version after c, or an error wrapping ErrExists
 // if the session exists, and then writes nothing. A runtime starting a
-// new session waits for one write instead of two.
+// new session waits for one write instead of two, and a client that
+// subscribes once the start is answered finds the run's first chunk there.
 type SessionStarter interface {
-	StartSession(ctx context.Context, s *Session, c Commit) (version int64, err error)
+	StartSession(ctx context.Context, s *Session, c Commit, chunks []helix.Chunk) (version int64, err error)
 }
 
 // RunEnder is implemented by stores that can end a run in one write.

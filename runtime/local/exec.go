@@ -57,6 +57,7 @@ type execution struct {
 	unsaved int           // messages at the end of msgs not yet committed
 	hooks   helix.HookSet
 	fwd     func(helix.Chunk) // forwards chunks to the parent's stream
+	started *helix.Chunk      // the run_start stored with the session's start, if it was
 	chunks  *chunkWriter      // created by the first append
 	step    int
 	forced  bool
@@ -152,9 +153,18 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		commit.Messages = []llm.Message{*spec.userMsg}
 		sess.MessageCount++
 	}
-	var v int64
+	var (
+		v       int64
+		started *helix.Chunk // run_start, if stored with the start
+	)
 	if spec.create != nil {
-		v, err = r.st.(store.SessionStarter).StartSession(ctx, spec.create, commit)
+		// The run's first chunk goes with the start: a client that
+		// subscribes once the start is answered finds it there.
+		c := helix.Chunk{Type: helix.ChunkRunStart, SessionID: sess.ID, RunID: run.ID, AgentType: agent.Name(),
+			Step: sess.StepCount, Timestamp: r.now().UnixMilli(), Message: spec.message, Resumed: spec.kind != startExecute}
+		first := [1]helix.Chunk{c}
+		v, err = r.st.(store.SessionStarter).StartSession(ctx, spec.create, commit, first[:])
+		started = &c
 		if errors.Is(err, store.ErrExists) {
 			return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrAlreadyRunning)
 		}
@@ -186,7 +196,7 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 	}
 	e := &execution{
 		rt: r, agent: agent, model: model, spec: spec, ar: ar, sess: sess, run: run, fence: fence,
-		msgs: page.Items, step: sess.StepCount,
+		msgs: page.Items, step: sess.StepCount, started: started,
 	}
 	r.mu.Lock()
 	ar.runID = run.ID // read by prepare and ActiveRun under mu
@@ -258,7 +268,11 @@ type outcome func() *helix.Result
 func (e *execution) loop() *helix.Result {
 	e.polled, e.startStep = e.rt.now(), e.step
 	hc := e.hookContext()
-	e.emit(helix.Chunk{Type: helix.ChunkRunStart, Message: e.spec.message, Resumed: e.spec.kind != startExecute})
+	if e.started == nil {
+		e.emit(helix.Chunk{Type: helix.ChunkRunStart, Message: e.spec.message, Resumed: e.spec.kind != startExecute})
+	} else if e.fwd != nil {
+		e.fwd(*e.started) // stored with the start; the parent's stream gets it now
+	}
 	var err error
 	if e.spec.kind == startExecute {
 		err = e.hooks.OnAgentStart(e.ctx, hc, e.spec.input)

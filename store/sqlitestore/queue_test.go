@@ -165,9 +165,24 @@ func TestStartSession(t *testing.T) {
 			Run:      &store.Run{ID: "run_1", Turn: 1, Status: helix.StatusRunning},
 			Messages: []llm.Message{llm.UserMessage("hi")}}
 	}
-	v, err := ss.StartSession(ctx, newSess(), first())
+	start := []helix.Chunk{{Type: helix.ChunkRunStart, Message: "hi"}}
+	v, err := ss.StartSession(ctx, newSess(), first(), start)
 	if err != nil || v != 2 {
 		t.Fatalf("StartSession = %d, %v; want 2, nil", v, err)
+	}
+	if start[0].Sequence != 1 {
+		t.Errorf("run_start got sequence %d, want 1", start[0].Sequence)
+	}
+	if info, err := st.StreamInfo(ctx, "s"); err != nil || info.Status != helix.StreamActive || info.LastSequence != 1 {
+		t.Errorf("StreamInfo = %+v, %v; want active with the run_start at 1", info, err)
+	}
+	// A subscriber finds it at once (from the tail cache, which learnt the
+	// stream and then its chunk in commit order).
+	for c, err := range st.Subscribe(ctx, "s", 0) {
+		if err != nil || c.Sequence != 1 || c.Type != helix.ChunkRunStart || c.Message != "hi" {
+			t.Errorf("first chunk %+v, %v; want the run_start at 1", c, err)
+		}
+		break
 	}
 	got, err := st.GetSession(ctx, "s")
 	if err != nil {
@@ -186,15 +201,18 @@ func TestStartSession(t *testing.T) {
 	if _, err := st.AppendChunks(ctx, "s", 1, []helix.Chunk{{Type: helix.ChunkRunStart}}); err != nil {
 		t.Errorf("append with fence 1: %v", err)
 	}
-	if _, err := ss.StartSession(ctx, newSess(), first()); !errors.Is(err, store.ErrExists) {
+	if _, err := ss.StartSession(ctx, newSess(), first(), []helix.Chunk{{Type: helix.ChunkRunStart}}); !errors.Is(err, store.ErrExists) {
 		t.Errorf("second StartSession: %v, want ErrExists", err)
 	}
 	if again, err := st.GetSession(ctx, "s"); err != nil || again.Version != 2 {
 		t.Errorf("after a refused start: version %d, %v; want 2", again.Version, err)
 	}
+	if info, err := st.StreamInfo(ctx, "s"); err != nil || info.LastSequence != 2 {
+		t.Errorf("after a refused start: StreamInfo %+v, %v; want its chunk not appended (last 2)", info, err)
+	}
 	bad := first()
 	bad.Session.ID, bad.Fence = "t", 2
-	if _, err := ss.StartSession(ctx, &store.Session{ID: "t", AgentType: "x", Status: helix.StatusCompleted}, bad); err == nil {
+	if _, err := ss.StartSession(ctx, &store.Session{ID: "t", AgentType: "x", Status: helix.StatusCompleted}, bad, nil); err == nil {
 		t.Error("StartSession with fence 2 succeeded")
 	}
 	if _, err := st.GetSession(ctx, "t"); !errors.Is(err, store.ErrNotFound) {
@@ -218,7 +236,7 @@ func TestEndRun(t *testing.T) {
 			Run:      &store.Run{ID: "run_1", Turn: 1, Status: status},
 			Messages: []llm.Message{llm.UserMessage("hi")}}
 	}
-	if _, err := st.StartSession(ctx, sess, run(helix.StatusRunning)); err != nil {
+	if _, err := st.StartSession(ctx, sess, run(helix.StatusRunning), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.AppendChunks(ctx, "s", 1, []helix.Chunk{{Type: helix.ChunkRunStart}}); err != nil {
@@ -322,7 +340,7 @@ func TestEndRunBeforeNextFence(t *testing.T) {
 		c.Status, c.CurrentRunID, c.RunCount, c.MessageCount = helix.StatusRunning, "run_1", 1, 1
 		commit := store.Commit{Session: &c, ExpectedVersion: 1, Fence: 1, Run: &store.Run{ID: "run_1", Turn: 1, Status: helix.StatusRunning},
 			Messages: []llm.Message{llm.UserMessage("hi")}}
-		if _, err := st.StartSession(ctx, s, commit); err != nil {
+		if _, err := st.StartSession(ctx, s, commit, nil); err != nil {
 			t.Fatal(err)
 		}
 		return commit

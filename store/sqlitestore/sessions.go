@@ -91,6 +91,10 @@ type writeOp struct {
 	// keepsTail: fn changes neither the session's fence nor its chunks,
 	// so the writer's appendState for it stays true.
 	keepsTail bool
+	// creates: fn creates the session, with an active, empty stream,
+	// which the tail cache learns in commit order (before the write's
+	// chunks).
+	creates bool
 }
 
 // isSentinel reports whether err wraps one of the store's sentinel errors
@@ -130,16 +134,12 @@ func (s *Store) createSession(ctx context.Context, rec *store.Session, fence uin
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, op, id, create)
-	if err == nil {
-		s.cache.Init(id, helix.StreamActive, 0)
-	}
-	return err
+	return s.submit(ctx, id, &writeOp{op: op, fn: create, creates: true})
 }
 
-// StartSession creates rec with fence 1 and commits c, the session's
-// first run, in one transaction ([store.SessionStarter]).
-func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Commit) (int64, error) {
+// StartSession creates rec with fence 1, commits c, the session's first
+// run, and appends chunks, in one transaction ([store.SessionStarter]).
+func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Commit, chunks []helix.Chunk) (int64, error) {
 	const op = "start session"
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
@@ -155,16 +155,23 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 	if err != nil {
 		return 0, err
 	}
-	err = s.write(ctx, op, id, func(t txn) error {
+	req, err := newAppendReq(ctx, op, id, 1, chunks)
+	if err != nil {
+		return 0, err
+	}
+	req.res = make(chan appendRes, 1)
+	req.write = &writeOp{op: op, creates: true, fn: func(t txn) error {
 		if err := create(t); err != nil {
 			return err
 		}
 		return commit(t)
-	})
-	if err != nil {
+	}}
+	if err := s.enqueue(ctx, op, req); err != nil {
 		return 0, err
 	}
-	s.cache.Init(id, helix.StreamActive, 0)
+	if res := s.await(op, req); res.err != nil {
+		return 0, res.err
+	}
 	return version, nil
 }
 

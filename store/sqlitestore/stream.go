@@ -538,6 +538,9 @@ func (s *Store) flush(batch []*appendReq) {
 			if results[i].err != nil {
 				continue
 			}
+			if r.write != nil && r.write.creates {
+				s.cache.Init(r.id, helix.StreamActive, 0)
+			}
 			if len(r.chunks) > 0 {
 				// The caller waits for its answer (or gave its chunks
 				// away, with QueueChunks): the sequences can be set in
