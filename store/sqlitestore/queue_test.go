@@ -375,3 +375,43 @@ func TestEndRunBeforeNextFence(t *testing.T) {
 		t.Errorf("GetSession: %+v, %v; want completed at version 3", s, err)
 	}
 }
+
+// TestQueuedChunksBeforeNextFence: chunks queued before another writer's
+// NextFence, in the same group commit, are appended (they came first),
+// while chunks queued after it with the old fence are refused. (The
+// appends of a batch are applied after its writes: the first version
+// checked them all against the new fence.)
+func TestQueuedChunksBeforeNextFence(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{CommitInterval: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	fence, err := st.CreateSessionFenced(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := make(chan error, 1)
+	st.QueueChunks(ctx, "s", fence, []helix.Chunk{{Type: helix.ChunkRunStart}}, func(_ int64, err error) { before <- err })
+	next := make(chan error, 1)
+	go func() {
+		_, err := st.NextFence(ctx, "s")
+		next <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the NextFence is queued
+	after := make(chan error, 1)
+	st.QueueChunks(ctx, "s", fence, []helix.Chunk{{Type: helix.ChunkStepStart}}, func(_ int64, err error) { after <- err })
+	if err := <-next; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-before; err != nil {
+		t.Errorf("chunks queued before the NextFence: %v, want appended", err)
+	}
+	if err := <-after; !errors.Is(err, store.ErrStaleFence) {
+		t.Errorf("chunks queued after the NextFence with the old fence: %v, want ErrStaleFence", err)
+	}
+	if chunks, err := st.ReadChunks(ctx, "s", 0, 0); err != nil || len(chunks) != 1 || chunks[0].Type != helix.ChunkRunStart {
+		t.Errorf("ReadChunks = %+v, %v; want the run_start only", chunks, err)
+	}
+}

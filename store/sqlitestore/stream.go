@@ -267,6 +267,17 @@ type flushScratch struct {
 	lb      logBatch
 	// spare are lb.adds entries of earlier batches, for reuse.
 	spare []*pendEntry
+	// fenceAt holds, for each session with a write that may change its
+	// fence, the first such write's place in the batch and the fence
+	// before it.
+	fenceAt map[string]fenceMark
+}
+
+// fenceMark is a session's fence before the batch's first write that may
+// change it, and that write's index in the batch.
+type fenceMark struct {
+	index int
+	fence uint64
 }
 
 // spareRows bounds the rows kept by a spare pendEntry: a rare large
@@ -274,7 +285,8 @@ type flushScratch struct {
 const spareRows = 64
 
 func newFlushScratch() flushScratch {
-	return flushScratch{staged: map[string]appendState{}, lb: logBatch{adds: map[string]*pendEntry{}, moved: map[string]int64{}}}
+	return flushScratch{staged: map[string]appendState{}, fenceAt: map[string]fenceMark{},
+		lb: logBatch{adds: map[string]*pendEntry{}, moved: map[string]int64{}}}
 }
 
 // flush writes a batch of appends in one transaction and answers each.
@@ -295,6 +307,7 @@ func (s *Store) flush(batch []*appendReq) {
 	}
 	clear(sc.lb.adds)
 	clear(sc.lb.moved)
+	clear(sc.fenceAt)
 	clear(sc.staged)
 	lb := &sc.lb
 	lb.trunc = 0
@@ -358,6 +371,18 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 			// A write may change what appendState caches (NextFence does).
 			if !r.write.keepsTail {
+				if _, seen := sc.fenceAt[r.id]; !seen {
+					// Appends queued before it are checked against the
+					// fence as it was then (they are applied after the
+					// writes, but come first in the queue).
+					f, ok, err := s.fenceBefore(tx, r.id)
+					if err != nil {
+						return err
+					}
+					if ok {
+						sc.fenceAt[r.id] = fenceMark{index: i, fence: f}
+					}
+				}
 				delete(s.tails, r.id)
 			}
 			if _, err := tx.exec(`SAVEPOINT w`); err != nil {
@@ -411,8 +436,12 @@ func (s *Store) flush(batch []*appendReq) {
 					return err
 				}
 			}
-			if r.fence != 0 && r.fence < st.fence && !withWrite {
-				results[i].err = staleFence("append chunks", r.id, r.fence, st.fence)
+			fence := st.fence
+			if m, ok := sc.fenceAt[r.id]; ok && i < m.index {
+				fence = m.fence // queued before a write that may change it
+			}
+			if r.fence != 0 && r.fence < fence && !withWrite {
+				results[i].err = staleFence("append chunks", r.id, r.fence, fence)
 				continue
 			}
 			add := lb.adds[r.id]
@@ -587,6 +616,20 @@ func (s *Store) flush(batch []*appendReq) {
 	}
 	clear(results) // no error kept alive until the next batch
 	sc.touched = touched[:0]
+}
+
+// fenceBefore is the session's fence in t before the batch's writes of it
+// run: the writer's tail of it if it has one, else read; ok is false for a
+// session that does not exist.
+func (s *Store) fenceBefore(t txn, id string) (fence uint64, ok bool, err error) {
+	if st, ok := s.tails[id]; ok {
+		return st.fence, true, nil
+	}
+	err = t.row(`SELECT fence FROM sessions WHERE id = ?`, id).Scan(&fence)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return fence, err == nil, err
 }
 
 // loadTail reads what an append needs to know of a stream the writer
