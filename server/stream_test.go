@@ -482,13 +482,41 @@ func (c *countingGets) GetSession(ctx context.Context, id string) (*store.Sessio
 	return c.Store.GetSession(ctx, id)
 }
 
+// countingSQLite counts GetSession calls and keeps the SQLite store's
+// optional interfaces (queued chunks, one-write starts and ends).
+type countingSQLite struct {
+	*sqlitestore.Store
+	gets atomic.Int64
+}
+
+func (c *countingSQLite) GetSession(ctx context.Context, id string) (*store.Session, error) {
+	c.gets.Add(1)
+	return c.Store.GetSession(ctx, id)
+}
+
 // TestStreamOfRunningSession: a stream of a session this process is
 // running is opened from the runtime's knowledge (no session read), for its
 // owner only: another principal gets the same 404 as for any session not
 // theirs, on SSE and WebSocket alike. Once the run has ended, opening reads
 // the session again.
 func TestStreamOfRunningSession(t *testing.T) {
-	st := &countingGets{Store: memstore.New()}
+	t.Run("memory", func(t *testing.T) {
+		st := &countingGets{Store: memstore.New()}
+		testStreamOfRunningSession(t, st, st.gets.Load)
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		// Its run_start is stored with the session's start.
+		sq, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "helix.db"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &countingSQLite{Store: sq}
+		var _ store.SessionStarter = st
+		testStreamOfRunningSession(t, st, st.gets.Load)
+	})
+}
+
+func testStreamOfRunningSession(t *testing.T, st store.Store, gets func() int64) {
 	h := newHarness(t, harnessConfig{store: st})
 	id := h.start(aliceKey, "slow")
 	for _, path := range []string{"/sse?sessionId=" + id, "/ws?sessionId=" + id} {
@@ -522,18 +550,18 @@ func TestStreamOfRunningSession(t *testing.T) {
 		}
 		t.Fatalf("no event: %v", sc.Err())
 	}
-	before := st.gets.Load()
+	before := gets()
 	firstEvent()
-	if n := st.gets.Load() - before; n != 0 {
+	if n := gets() - before; n != 0 {
 		t.Errorf("opening a stream of a running session read the session %d times, want 0", n)
 	}
 	if _, err := h.srv.opts.Runtime.Interrupt(t.Context(), id, ""); err != nil {
 		t.Fatal(err)
 	}
 	h.wait(id)
-	before = st.gets.Load()
+	before = gets()
 	firstEvent()
-	if n := st.gets.Load() - before; n == 0 {
+	if n := gets() - before; n == 0 {
 		t.Error("opening a stream of a session no longer running did not read it")
 	}
 }

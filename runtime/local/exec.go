@@ -161,7 +161,7 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		// The run's first chunk goes with the start: a client that
 		// subscribes once the start is answered finds it there.
 		c := helix.Chunk{Type: helix.ChunkRunStart, SessionID: sess.ID, RunID: run.ID, AgentType: agent.Name(),
-			Step: sess.StepCount, Timestamp: r.now().UnixMilli(), Message: spec.message, Resumed: spec.kind != startExecute}
+			Step: sess.StepCount, Timestamp: now.UnixMilli(), Message: spec.message, Resumed: spec.kind != startExecute}
 		first := [1]helix.Chunk{c}
 		v, err = r.st.(store.SessionStarter).StartSession(ctx, spec.create, commit, first[:])
 		started = &c
@@ -271,7 +271,10 @@ func (e *execution) loop() *helix.Result {
 	if e.started == nil {
 		e.emit(helix.Chunk{Type: helix.ChunkRunStart, Message: e.spec.message, Resumed: e.spec.kind != startExecute})
 	} else if e.fwd != nil {
-		e.fwd(*e.started) // stored with the start; the parent's stream gets it now
+		// Stored with the start; a parent's stream gets it now. (Child
+		// sessions are created apart from their first run today, so this
+		// is for a child started in one write.)
+		e.fwd(*e.started)
 	}
 	var err error
 	if e.spec.kind == startExecute {

@@ -392,26 +392,38 @@ func TestQueuedChunksBeforeNextFence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := make(chan error, 1)
+	before := make(chan error, 2)
 	st.QueueChunks(ctx, "s", fence, []helix.Chunk{{Type: helix.ChunkRunStart}}, func(_ int64, err error) { before <- err })
+	// A write that does not raise the fence, between the appends.
+	control := make(chan error, 1)
+	go func() {
+		control <- st.RequestControl(ctx, "s", store.ControlRequest{Kind: store.ControlInterrupt})
+	}()
+	time.Sleep(50 * time.Millisecond) // the RequestControl is queued
+	st.QueueChunks(ctx, "s", fence, []helix.Chunk{{Type: helix.ChunkStepStart}}, func(_ int64, err error) { before <- err })
 	next := make(chan error, 1)
 	go func() {
 		_, err := st.NextFence(ctx, "s")
 		next <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the NextFence is queued
+	time.Sleep(50 * time.Millisecond) // the NextFence is queued
 	after := make(chan error, 1)
-	st.QueueChunks(ctx, "s", fence, []helix.Chunk{{Type: helix.ChunkStepStart}}, func(_ int64, err error) { after <- err })
+	st.QueueChunks(ctx, "s", fence, []helix.Chunk{{Type: helix.ChunkStepEnd}}, func(_ int64, err error) { after <- err })
 	if err := <-next; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-before; err != nil {
-		t.Errorf("chunks queued before the NextFence: %v, want appended", err)
+	if err := <-control; err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-before; err != nil {
+			t.Errorf("chunks queued before the NextFence: %v, want appended", err)
+		}
 	}
 	if err := <-after; !errors.Is(err, store.ErrStaleFence) {
 		t.Errorf("chunks queued after the NextFence with the old fence: %v, want ErrStaleFence", err)
 	}
-	if chunks, err := st.ReadChunks(ctx, "s", 0, 0); err != nil || len(chunks) != 1 || chunks[0].Type != helix.ChunkRunStart {
-		t.Errorf("ReadChunks = %+v, %v; want the run_start only", chunks, err)
+	if chunks, err := st.ReadChunks(ctx, "s", 0, 0); err != nil || len(chunks) != 2 || chunks[1].Type != helix.ChunkStepStart {
+		t.Errorf("ReadChunks = %+v, %v; want the run_start and the step_start", chunks, err)
 	}
 }

@@ -91,6 +91,8 @@ type writeOp struct {
 	// keepsTail: fn changes neither the session's fence nor its chunks,
 	// so the writer's appendState for it stays true.
 	keepsTail bool
+	// fences: fn raises the session's fence (NextFence).
+	fences bool
 	// creates: fn creates the session, with an active, empty stream,
 	// which the tail cache learns in commit order (before the write's
 	// chunks).
@@ -546,7 +548,7 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 	if err != nil {
 		return fmt.Errorf("sqlitestore: %s %q: encoding: %w", op, sessionID, err)
 	}
-	return s.write(ctx, op, sessionID, func(t txn) error {
+	return s.submit(ctx, sessionID, &writeOp{op: op, keepsTail: true, fn: func(t txn) error {
 		// An interrupt never replaces a pending abort.
 		res, err := t.exec(`UPDATE sessions SET control = ?, updated_ns = ?
 			WHERE id = ? AND NOT (? = 'interrupt' AND coalesce(json_extract(control, '$.kind'), '') = 'abort')`,
@@ -563,7 +565,7 @@ func (s *Store) RequestControl(ctx context.Context, sessionID string, r store.Co
 			}
 		}
 		return nil
-	})
+	}})
 }
 
 // GetControl returns the pending control request, or nil, nil if there is
@@ -594,12 +596,12 @@ func (s *Store) GetControl(ctx context.Context, sessionID string) (*store.Contro
 func (s *Store) NextFence(ctx context.Context, sessionID string) (uint64, error) {
 	const op = "next fence"
 	var fence uint64
-	err := s.write(ctx, op, sessionID, func(t txn) error {
+	err := s.submit(ctx, sessionID, &writeOp{op: op, fences: true, fn: func(t txn) error {
 		err := t.row(`UPDATE sessions SET fence = fence + 1, updated_ns = ? WHERE id = ? RETURNING fence`, time.Now().UnixNano(), sessionID).Scan(&fence)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound(op, sessionID)
 		}
 		return err
-	})
+	}})
 	return fence, err
 }

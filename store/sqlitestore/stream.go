@@ -267,14 +267,14 @@ type flushScratch struct {
 	lb      logBatch
 	// spare are lb.adds entries of earlier batches, for reuse.
 	spare []*pendEntry
-	// fenceAt holds, for each session with a write that may change its
-	// fence, the first such write's place in the batch and the fence
+	// fenceAt holds, for each session whose fence a write of the batch
+	// raised, the first such write's place in the batch and the fence
 	// before it.
 	fenceAt map[string]fenceMark
 }
 
-// fenceMark is a session's fence before the batch's first write that may
-// change it, and that write's index in the batch.
+// fenceMark is a session's fence before the batch's first write that
+// raised it, and that write's index in the batch.
 type fenceMark struct {
 	index int
 	fence uint64
@@ -369,20 +369,24 @@ func (s *Store) flush(batch []*appendReq) {
 				results[i].err = err
 				continue
 			}
+			// The batch's first raise of a session's fence: appends queued
+			// before it are checked against the fence as it was then
+			// (they are applied after the writes, but come first in the
+			// queue). One mark is enough: no append queued after it can
+			// hold the new token, which its caller learns only once the
+			// batch is answered.
+			var mark *fenceMark
+			if _, seen := sc.fenceAt[r.id]; r.write.fences && !seen {
+				f, ok, err := s.fenceBefore(tx, r.id)
+				if err != nil {
+					return err
+				}
+				if ok {
+					mark = &fenceMark{index: i, fence: f}
+				}
+			}
 			// A write may change what appendState caches (NextFence does).
 			if !r.write.keepsTail {
-				if _, seen := sc.fenceAt[r.id]; !seen {
-					// Appends queued before it are checked against the
-					// fence as it was then (they are applied after the
-					// writes, but come first in the queue).
-					f, ok, err := s.fenceBefore(tx, r.id)
-					if err != nil {
-						return err
-					}
-					if ok {
-						sc.fenceAt[r.id] = fenceMark{index: i, fence: f}
-					}
-				}
 				delete(s.tails, r.id)
 			}
 			if _, err := tx.exec(`SAVEPOINT w`); err != nil {
@@ -393,8 +397,13 @@ func (s *Store) flush(batch []*appendReq) {
 				if _, err := tx.exec(`ROLLBACK TO w`); err != nil {
 					return err
 				}
-			} else if r.write.drain {
-				drain = append(drain, r.id)
+			} else {
+				if mark != nil {
+					sc.fenceAt[r.id] = *mark
+				}
+				if r.write.drain {
+					drain = append(drain, r.id)
+				}
 			}
 			if _, err := tx.exec(`RELEASE w`); err != nil {
 				return err
