@@ -539,16 +539,18 @@ func testStreamOfRunningSession(t *testing.T, st store.Store, gets func() int64)
 		if res.StatusCode != 200 {
 			t.Fatalf("GET /sse as alice: %d", res.StatusCode)
 		}
-		sc := bufio.NewScanner(res.Body)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "data: ") {
-				if !strings.Contains(sc.Text(), `"type":"run_start"`) {
-					t.Errorf("first event %s, want the run's run_start", sc.Text())
+		for ev, err := range sse.Decode(res.Body) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Name == "chunk" {
+				if !strings.Contains(ev.Data, `"type":"run_start"`) {
+					t.Errorf("first event %s, want the run's run_start", ev.Data)
 				}
 				return
 			}
 		}
-		t.Fatalf("no event: %v", sc.Err())
+		t.Fatal("the stream ended without an event")
 	}
 	before := gets()
 	firstEvent()

@@ -16,13 +16,23 @@ import (
 
 func openTemp(t *testing.T) *sqlitestore.Store {
 	t.Helper()
-	st, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{})
+	return openTempWith(t, sqlitestore.Options{})
+}
+
+func openTempWith(t *testing.T, o sqlitestore.Options) *sqlitestore.Store {
+	t.Helper()
+	st, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "x.db"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	return st
 }
+
+// oneBatch is a commit interval long enough for every request a test
+// queues right after a queued append to join the group commit the append
+// opens.
+var oneBatch = sqlitestore.Options{CommitInterval: 400 * time.Millisecond}
 
 // outcome records what a QueueChunks done callback was given.
 type outcome struct {
@@ -327,13 +337,7 @@ func TestEndRun(t *testing.T) {
 // every other request in it a stale-fence error.)
 func TestEndRunBeforeNextFence(t *testing.T) {
 	ctx := t.Context()
-	// A long commit interval, so that all three requests join the batch
-	// the first (a queued append) opens.
-	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{CommitInterval: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openTempWith(t, oneBatch)
 	start := func(id string) store.Commit {
 		s := &store.Session{ID: id, AgentType: "x", Status: helix.StatusCompleted}
 		c := *s
@@ -383,11 +387,7 @@ func TestEndRunBeforeNextFence(t *testing.T) {
 // checked them all against the new fence.)
 func TestQueuedChunksBeforeNextFence(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{CommitInterval: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openTempWith(t, oneBatch)
 	fence, err := st.CreateSessionFenced(ctx, &store.Session{ID: "s", AgentType: "x", Status: helix.StatusRunning})
 	if err != nil {
 		t.Fatal(err)
