@@ -502,59 +502,50 @@ func sanitize(err error) helix.ErrorInfo {
 }
 
 // end finishes the run with the session's current status: commit, run_end,
-// stream status.
+// stream status; in one write if the store can (store.RunEnder).
 func (e *execution) end(reason string) *helix.Result {
 	e.run.CompletionReason = reason
 	e.run.EndedAt = e.rt.now()
 	e.run.Error = e.sess.Error
-	if re, ok := e.rt.st.(store.RunEnder); ok {
-		return e.endInOne(re, reason)
-	}
-	if err := e.commit(true); err != nil {
-		e.rt.log.Error("commit run end", "session", e.sess.ID, "run", e.run.ID, "error", err)
-		if errors.Is(err, store.ErrStaleFence) || errors.Is(err, store.ErrConflict) {
-			// Another owner took the session over: write nothing more.
-			return e.result()
-		}
-	}
-	usage := e.run.Usage
-	e.emit(helix.Chunk{Type: helix.ChunkRunEnd, Status: e.sess.Status, CompletionReason: reason, Usage: &usage})
-	e.orderChunks()
-	if err := e.rt.st.SetStreamStatus(e.bg, e.sess.ID, e.fence, helix.StreamStatusFor(e.sess.Status)); err != nil {
-		e.rt.log.Error("set stream status", "session", e.sess.ID, "error", err)
-	}
-	return e.result()
-}
-
-// endInOne is end for a store that commits, appends run_end and sets the
-// stream status in one write.
-func (e *execution) endInOne(re store.RunEnder, reason string) *helix.Result {
 	usage := e.run.Usage
 	c := helix.Chunk{Type: helix.ChunkRunEnd, Status: e.sess.Status, CompletionReason: reason, Usage: &usage}
-	e.stamp(&c)
-	end := [1]helix.Chunk{c}
 	status := helix.StreamStatusFor(e.sess.Status)
-	v, err := re.EndRun(e.bg, e.newCommit(true), end[:], status)
-	if err == nil {
-		e.committed(v)
-		if e.fwd != nil {
-			e.fwd(c)
+	if re, ok := e.rt.st.(store.RunEnder); ok {
+		e.stamp(&c)
+		end := [1]helix.Chunk{c}
+		v, err := re.EndRun(e.bg, e.newCommit(true), end[:], status)
+		if err == nil {
+			e.committed(v)
+			if e.fwd != nil {
+				e.fwd(c)
+			}
+			return e.result()
 		}
-		return e.result()
+		if e.superseded(err) {
+			return e.result()
+		}
+		// Nothing was written (an outage, say): the stream is still told
+		// how the run ended, as far as the store lets it.
+		e.append(c)
+	} else {
+		if err := e.commit(true); err != nil && e.superseded(err) {
+			return e.result()
+		}
+		e.emit(c)
 	}
-	e.rt.log.Error("commit run end", "session", e.sess.ID, "run", e.run.ID, "error", err)
-	if errors.Is(err, store.ErrStaleFence) || errors.Is(err, store.ErrConflict) {
-		// Another owner took the session over: write nothing more.
-		return e.result()
-	}
-	// Nothing was written (an outage, say): the stream is still told how
-	// the run ended, as far as the store lets it.
-	e.append(c)
 	e.orderChunks()
 	if err := e.rt.st.SetStreamStatus(e.bg, e.sess.ID, e.fence, status); err != nil {
 		e.rt.log.Error("set stream status", "session", e.sess.ID, "error", err)
 	}
 	return e.result()
+}
+
+// superseded logs a failed end-of-run commit and reports whether it failed
+// because another owner took the session over, so that the run writes
+// nothing more.
+func (e *execution) superseded(err error) bool {
+	e.rt.log.Error("commit run end", "session", e.sess.ID, "run", e.run.ID, "error", err)
+	return errors.Is(err, store.ErrStaleFence) || errors.Is(err, store.ErrConflict)
 }
 
 func (e *execution) result() *helix.Result {
