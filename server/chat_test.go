@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -61,42 +60,7 @@ func (u uiStream) first(typ string) map[string]any {
 // body that is a string is sent as is; anything else as JSON.
 func (h *harness) chatDo(method, path, key string, body any) uiStream {
 	h.t.Helper()
-	return h.chatRead(h.chatOpen(method, path, key, body))
-}
-
-// chatOpen sends a chat request and returns the response once its headers
-// are in; the caller reads it with chatRead.
-func (h *harness) chatOpen(method, path, key string, body any) *http.Response {
-	h.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	h.t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, method, h.ts.URL+path, rd)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	res, err := h.ts.Client().Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return res
+	return h.chatRead(h.open(method, path, key, body))
 }
 
 // chatRead reads and closes a chat response.
@@ -498,7 +462,7 @@ func TestChatStreamTurn(t *testing.T) {
 		t.Fatalf("approve: %d %s", r.status, r.body)
 	}
 	<-started
-	res := h.chatOpen("GET", "/chat/w_1/stream", aliceKey, nil) // the run is running: 200
+	res := h.open("GET", "/chat/w_1/stream", aliceKey, nil) // the run is running: 200
 	close(release)
 	u := h.chatRead(res)
 	if u.status != 200 || !u.done {
@@ -572,13 +536,7 @@ func TestChatBadRequests(t *testing.T) {
 // finish or [DONE]; the run itself is not cancelled by it.
 func TestChatShutdown(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
-	req, _ := http.NewRequest("POST", h.ts.URL+"/chat/sd_1?agentType=slow", strings.NewReader(`{"message":"go"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+aliceKey)
-	res, err := h.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := h.open("POST", "/chat/sd_1?agentType=slow", aliceKey, `{"message":"go"}`)
 	defer res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d", res.StatusCode)

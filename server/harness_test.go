@@ -229,6 +229,42 @@ func (h *harness) doHeaders(method, path, key string, body any, hdr map[string]s
 	return resp{status: res.StatusCode, header: res.Header, body: string(data)}
 }
 
+// open sends a request (a JSON body, if any) and returns the response once
+// its headers are in, for a caller that reads a stream itself; it is
+// bounded by 30 s.
+func (h *harness) open(method, path, key string, body any) *http.Response {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	h.t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, method, h.ts.URL+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := h.ts.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
 // start starts agent for alice and returns the session id.
 func (h *harness) start(key, agent string) string {
 	h.t.Helper()

@@ -527,14 +527,7 @@ func testStreamOfRunningSession(t *testing.T, st store.Store, gets func() int64)
 
 	firstEvent := func() {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, "GET", h.ts.URL+"/sse?sessionId="+id, nil)
-		req.Header.Set("Authorization", "Bearer "+aliceKey)
-		res, err := h.ts.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := h.open("GET", "/sse?sessionId="+id, aliceKey, nil)
 		defer res.Body.Close()
 		if res.StatusCode != 200 {
 			t.Fatalf("GET /sse as alice: %d", res.StatusCode)

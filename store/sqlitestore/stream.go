@@ -796,14 +796,9 @@ func (s *Store) SetStreamStatus(ctx context.Context, sessionID string, fence uin
 		if fence != 0 && fence < newest {
 			return staleFence(op, sessionID, fence, newest)
 		}
-		return setStreamStatus(t, sessionID, status)
+		_, err := t.exec(`UPDATE sessions SET stream_status = ?, updated_ns = ? WHERE id = ?`, string(status), time.Now().UnixNano(), sessionID)
+		return err
 	}})
-}
-
-// setStreamStatus is the statement that sets a stream's status.
-func setStreamStatus(t txn, sessionID string, status helix.StreamStatus) error {
-	_, err := t.exec(`UPDATE sessions SET stream_status = ?, updated_ns = ? WHERE id = ?`, string(status), time.Now().UnixNano(), sessionID)
-	return err
 }
 
 // EndRun commits c, appends chunks and sets the stream's status, in one
