@@ -548,3 +548,45 @@ func TestExecuteWhilePreparing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSubAgentSessionSquatted: a session stored under the id a sub-agent
+// call's child would get, but not created by that call (another principal
+// chose the id), is neither resumed nor taken as the child's outcome: the
+// call fails, and the other session is left as it was.
+func TestSubAgentSessionSquatted(t *testing.T) {
+	e := newEnv(t)
+	m := script(t, `{"agents":{
+		"lead":{"turns":[{"toolCalls":[{"name":"summarizer","arguments":{"message":"Summarize my notes"}}]},{"text":"Done."}]},
+		"summarizer":{"turns":[{"toolCalls":[{"name":"__finish__","arguments":{"summary":"Bob's summary."}}]}]}}}`)
+	child := agentWith(t, helix.AgentConfig{Name: "summarizer", Description: "Summarizes", Output: helix.OutputOf[Answer](), Model: m})
+	lead := agentWith(t, helix.AgentConfig{Name: "lead", Tools: []*helix.Tool{helix.SubAgentTool(child)}, Model: m})
+	// Bob's own session, under the id of the child Alice's call will have.
+	const squatted = "s1.call_1_1"
+	h, err := e.rt.Execute(t.Context(), child, helix.Input{Message: "mine"}, local.WithSessionID(squatted), local.WithPrincipal("bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.wait(h), helix.StatusCompleted)
+	before, err := e.st.GetSession(t.Context(), squatted)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res := e.execute(lead, "Go", local.WithPrincipal("alice"))
+	wantStatus(t, res, helix.StatusCompleted)
+	tr := e.transcript("s1")
+	if !strings.Contains(tr, `"type":"subagent_end"`) || !strings.Contains(tr, `"status":"failed"`) {
+		t.Errorf("the sub-agent call did not fail:\n%s", tr)
+	}
+	if strings.Contains(tr, "Bob's summary") {
+		t.Errorf("Alice's run saw Bob's session's output:\n%s", tr)
+	}
+	after, err := e.st.GetSession(t.Context(), squatted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Principal != "bob" || after.Version != before.Version || after.MessageCount != before.MessageCount {
+		t.Errorf("Bob's session changed: principal %q, version %d → %d, messages %d → %d",
+			after.Principal, before.Version, after.Version, before.MessageCount, after.MessageCount)
+	}
+}

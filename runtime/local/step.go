@@ -637,6 +637,13 @@ func (r *Runtime) runChild(parent *execution, child *helix.Agent, childID string
 		spec.input = helix.Input{Message: in.Message}
 	case err != nil:
 		return nil, err
+	case sess.ParentSessionID != parent.sess.ID || sess.ParentToolCallID != call.ID ||
+		sess.Principal != parent.sess.Principal || sess.AgentType != child.Name():
+		// Not this call's child: a session someone else created under the
+		// id this call's child would have. It is neither resumed nor
+		// reported as the child's outcome.
+		return nil, fmt.Errorf("local: sub-agent session %q exists but is not the child of session %q call %q",
+			childID, parent.sess.ID, call.ID)
 	case sess.Status.Suspended() || sess.Status == helix.StatusInterrupted:
 		ready, err := r.ready(ctx, sess)
 		if err != nil {
