@@ -64,6 +64,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, p auth.Princ
 	case agentType != "" && agentType != sess.AgentType:
 		return badRequest("session %s belongs to another agent", sess.ID)
 	}
+	if sess == nil && !newSessionIDOK(id) {
+		return badRequest("bad session id for a new session (1–128 of A-Z a-z 0-9 _ : -)")
+	}
 	end, err := s.beginStream("chat")
 	if err != nil {
 		return err
@@ -135,13 +138,26 @@ func (s *Server) chatAnswers(ctx context.Context, id string, sess *store.Session
 		return nil, fmt.Errorf("%w: session %s", ErrAgentRunning, id)
 	}
 	// The pending calls the request may answer, by their id in the UI
-	// stream: the session's own, and those of its sub-agents' sessions
-	// that the request names (see chat.ChildCallID).
+	// stream: the session's own, and, if the request names any call of a
+	// sub-agent (see chat.ChildCallID), those of the sub-agent sessions its
+	// pending sub-agent calls wait on, at any depth. The walk follows the
+	// stored calls, never the request's ids, so what a request costs does
+	// not grow with what it names.
+	wantChildren := false
+	for _, tid := range a.ToolCallIDs {
+		if _, _, ok := chat.SplitChildCallID(tid); ok {
+			wantChildren = true
+			break
+		}
+	}
 	pending := map[string]pendingCall{}
-	addPending := func(sid string) error {
+	walk := []string{id}
+	for n := 0; len(walk) > 0 && n < maxPendingSessions; n++ {
+		sid := walk[0]
+		walk = walk[1:]
 		info, err := s.rt.Status(ctx, sid)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, pi := range info.Pending {
 			key := pi.ToolCallID
@@ -149,22 +165,8 @@ func (s *Server) chatAnswers(ctx context.Context, id string, sess *store.Session
 				key = chat.ChildCallID(sid, pi.ToolCallID)
 			}
 			pending[key] = pendingCall{session: sid, info: pi}
-		}
-		return nil
-	}
-	if err := addPending(id); err != nil {
-		return nil, err
-	}
-	children := map[string]bool{}
-	for _, tid := range a.ToolCallIDs {
-		child, _, ok := chat.SplitChildCallID(tid)
-		if !ok || children[child] {
-			continue
-		}
-		children[child] = true
-		if s.isDescendant(ctx, child, id) {
-			if err := addPending(child); err != nil {
-				return nil, err
+			if wantChildren && pi.Kind == string(store.PendingSubAgent) && validID(pi.ChildSessionID) {
+				walk = append(walk, pi.ChildSessionID)
 			}
 		}
 	}
@@ -215,28 +217,9 @@ type pendingCall struct {
 	info    helix.PendingInfo
 }
 
-// maxAgentDepth bounds the walk from a sub-agent's session to its root.
-const maxAgentDepth = 16
-
-// isDescendant reports whether session child is a sub-agent session of
-// root, at any depth: only then may a /chat request on root answer its
-// calls (the request's owner owns root, checked before).
-func (s *Server) isDescendant(ctx context.Context, child, root string) bool {
-	if !validID(child) {
-		return false
-	}
-	for range maxAgentDepth {
-		sess, err := s.rt.Store().GetSession(ctx, child)
-		if err != nil || sess.ParentSessionID == "" {
-			return false
-		}
-		if sess.ParentSessionID == root {
-			return true
-		}
-		child = sess.ParentSessionID
-	}
-	return false
-}
+// maxPendingSessions bounds the sessions a /chat request's answers are
+// looked for in: its own and those of its waiting sub-agents.
+const maxPendingSessions = 64
 
 // chatAgentType is the agentType of the body or of ?agentType= (they must
 // agree when both are given).

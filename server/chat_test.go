@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/chat"
 	"github.com/helix-agents/helix-go/server/sse"
+	"github.com/helix-agents/helix-go/store/memstore"
 )
 
 // uiStream is a decoded UI message stream response.
@@ -596,5 +598,37 @@ func TestChatTransportConvention(t *testing.T) {
 		if u := h.chatDo("POST", "/chat", aliceKey, body); u.status != 400 || u.body != bodyBadRequest {
 			t.Fatalf("POST /chat %s: %d %s", body, u.status, u.body)
 		}
+	}
+}
+
+// TestChatAnswersNameManyChildren: the sub-agent sessions a /chat answer is
+// looked for in come from the session's stored pending calls, not from the
+// ids the request names: a request naming hundreds of made-up sub-agent
+// calls costs a handful of session reads and answers nothing.
+func TestChatAnswersNameManyChildren(t *testing.T) {
+	st := &countingGets{Store: memstore.New()}
+	h := newHarness(t, harnessConfig{store: st})
+	first := h.chatDo("POST", "/chat/many_1", aliceKey, transportBody("many_1", []any{userUIMessage("u1", "clean up")}, map[string]any{"agentType": "lead"}))
+	if first.status != 200 || !first.done {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	parts := []any{map[string]any{"type": "step-start"}}
+	for i := range 500 {
+		parts = append(parts, map[string]any{"type": "tool-danger", "toolCallId": fmt.Sprintf("many_1.x%d/call_1", i), "state": "approval-responded",
+			"input": map[string]any{"x": 3}, "approval": map[string]any{"id": "a", "approved": true}})
+	}
+	body := transportBody("many_1", []any{
+		userUIMessage("u1", "clean up"),
+		map[string]any{"id": first.first("start")["messageId"], "role": "assistant", "parts": parts},
+	}, map[string]any{"agentType": "lead"})
+	before := st.gets.Load()
+	if r := h.chatDo("POST", "/chat/many_1", aliceKey, body); r.status != 409 || r.body != bodyToolNotPend {
+		t.Fatalf("answers of made-up calls: %d %s", r.status, r.body)
+	}
+	if n := st.gets.Load() - before; n > 10 {
+		t.Errorf("one request read %d sessions", n)
+	}
+	if n := h.dangers.Load(); n != 0 {
+		t.Fatalf("the child's tool ran %d times", n)
 	}
 }

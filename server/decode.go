@@ -9,9 +9,12 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/helix-agents/helix-go/server/internal/jsonobj"
 )
 
 // DefaultMaxBodyBytes is the default limit on a request body: 10 MB.
@@ -74,6 +77,15 @@ func unmarshalStrict[T any](data []byte, dst *T) error {
 	off := dec.InputOffset()
 	if rest := bytes.TrimLeft(data[off:], " \t\r\n"); len(rest) > 0 {
 		return fmt.Errorf("%w: trailing data at offset %d", ErrBadRequest, int64(len(data)-len(rest)))
+	}
+	// encoding/json matched the names case-insensitively and let a
+	// repeated one overwrite the first: each must be exact and appear once.
+	var known func(string) bool
+	if names := jsonobj.FieldNames(reflect.TypeFor[T]()); names != nil {
+		known = func(n string) bool { return names[n] }
+	}
+	if err := jsonobj.CheckNames(data[:off], known); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	return nil
 }

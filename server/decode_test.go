@@ -46,6 +46,10 @@ func TestDecodeJSON(t *testing.T) {
 
 		{name: "unknown field", body: `{"sessionId":"s1","admin":true}`, ct: ct, want: ErrBadRequest},
 		{name: "wrong type", body: `{"sessionId":42}`, ct: ct, want: ErrBadRequest},
+		{name: "name in another case", body: `{"SessionId":"s1"}`, ct: ct, want: ErrBadRequest},
+		{name: "name in capitals", body: `{"sessionId":"s1","MESSAGE":"hi"}`, ct: ct, want: ErrBadRequest},
+		{name: "repeated name", body: `{"sessionId":"s1","sessionId":"s2"}`, ct: ct, want: ErrBadRequest},
+		{name: "repeated name, same value", body: `{"message":"a","sessionId":"s1","message":"a"}`, ct: ct, want: ErrBadRequest},
 		{name: "wrong nested type", body: `{"state":[]}`, ct: ct, want: ErrBadRequest},
 		{name: "int overflow", body: `{"count":1e400}`, ct: ct, want: ErrBadRequest},
 		{name: "trailing garbage", body: `{"sessionId":"s1"}x`, ct: ct, want: ErrBadRequest},
@@ -229,6 +233,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"sessionId":"s1"}{}`,
 		`{"state":{"a":[1,{"b":null}]}}`,
 		`[]`, `null`, ``, `{"count":1e400}`, `{"x":1}`,
+		`{"SessionId":"s1"}`, `{"sessionId":"s1","sessionId":"s2"}`,
 	} {
 		f.Add([]byte(s), "application/json")
 	}
@@ -247,6 +252,21 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 			if len(body) > limit {
 				t.Fatalf("decodeJSON accepted %d bytes over the %d limit", len(body), limit)
+			}
+			// Every member name exact and only once.
+			var members map[string]json.RawMessage
+			if err := json.Unmarshal(body, &members); err != nil {
+				t.Fatalf("decodeJSON accepted %q: %v", body, err)
+			}
+			for name := range members {
+				switch name {
+				case "sessionId", "message", "count", "state":
+				default:
+					t.Fatalf("decodeJSON accepted %q with member %q", body, name)
+				}
+			}
+			if n := topMembers(t, body); n != len(members) {
+				t.Fatalf("decodeJSON accepted %q: %d members, %d distinct names", body, n, len(members))
 			}
 			return
 		}
@@ -302,3 +322,32 @@ func FuzzPagination(f *testing.F) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// topMembers counts the members of the JSON object body, repeated names
+// included.
+func topMembers(t *testing.T, body []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	n, depth := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return n
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+			continue
+		}
+		// At depth 1, names and values alternate: count the names.
+		if _, ok := tok.(string); ok && depth == 1 && dec.More() {
+			n++
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

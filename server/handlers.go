@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -47,6 +48,12 @@ func newRequestID() string {
 // 1–128 characters of [A-Za-z0-9._:-]. Ids end up in logs, headers and
 // store keys, so nothing else is accepted.
 func validID(id string) bool { return validRequestID(id) }
+
+// newSessionIDOK reports whether a client may name a new session id: a
+// valid id without '.', which the runtime reserves for sub-agent sessions
+// ("<parent>.<tool call>"), so that no client can create the session a
+// sub-agent call of another principal's run would use.
+func newSessionIDOK(id string) bool { return validID(id) && !strings.Contains(id, ".") }
 
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
@@ -131,8 +138,8 @@ func validateStart(req *api.StartRequest) error {
 		return badRequest("agentType is required (≤ %d bytes)", maxAgentLen)
 	case req.Message == "":
 		return badRequest("message is required")
-	case req.SessionID != "" && !validID(req.SessionID):
-		return badRequest("bad sessionId")
+	case req.SessionID != "" && !newSessionIDOK(req.SessionID):
+		return badRequest("bad sessionId (1–128 of A-Z a-z 0-9 _ : -)")
 	case len(req.Metadata) > maxMetadata:
 		return badRequest("more than %d metadata entries", maxMetadata)
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/server/internal/jsonobj"
 )
 
 // ErrInvalidRequest is wrapped by every error of [ParseRequest]. The
@@ -127,15 +128,19 @@ func invalid(format string, args ...any) error {
 
 // ParseRequest parses the body of a chat request: {"message": "text"} or
 // DefaultChatTransport's {id, messages, trigger, messageId}, plus agentType
-// and metadata. Keys match exactly (case-sensitively). The top level allows
-// only those keys; messages and their parts may hold any other fields (the
-// UIMessage shape is large), but the fields read must have the right types.
+// and metadata. Keys match exactly (case-sensitively), and none may appear
+// twice in an object read. The top level allows only those keys; the
+// newest message and its parts may hold any other fields (the UIMessage
+// shape is large), but the fields read must have the right types. Older
+// messages are history the session already holds: they need only be
+// objects.
 //
 // It fails, with an error wrapping ErrInvalidRequest, for invalid JSON or
-// UTF-8, a top level other than an object, an unknown top-level key, both
-// or neither of message and messages, trigger or messageId without
-// messages, an unknown trigger, an empty message list, a message without a
-// role of system, user or assistant or without a parts array, a part
+// UTF-8, a top level other than an object, an unknown or repeated key,
+// both or neither of message and messages, trigger or messageId without
+// messages, an unknown trigger, an empty message list, a message that is
+// not an object, a newest message without a role of system, user or
+// assistant or without a parts array, a part
 // without a type, a newest message that is a system message, a user
 // message without text, an assistant message without tool answers, answers
 // breaking helix.ToolSubmission's limits, and a tool call answered twice.
@@ -210,13 +215,17 @@ func ParseRequest(data []byte) (*Request, error) {
 	if len(msgs) == 0 {
 		return nil, invalid("messages is empty")
 	}
-	var last uiMessage
-	for i, raw := range msgs {
-		m, err := parseMessage(raw)
-		if err != nil {
-			return nil, invalid("messages[%d]: %v", i, err)
+	// Only the newest message is input (the session holds the history):
+	// the others must be objects, and are not read further, so a long
+	// history costs no more than its bytes.
+	for i, raw := range msgs[:len(msgs)-1] {
+		if d := bytes.TrimLeft(raw, " \t\r\n"); len(d) == 0 || d[0] != '{' {
+			return nil, invalid("messages[%d]: not an object", i)
 		}
-		last = m
+	}
+	last, err := parseMessage(msgs[len(msgs)-1])
+	if err != nil {
+		return nil, invalid("messages[%d]: %v", len(msgs)-1, err)
 	}
 	switch last.role {
 	case "user":
@@ -391,7 +400,8 @@ func strictObject(data []byte, dst *map[string]json.RawMessage) error {
 	if err := json.Unmarshal(d, dst); err != nil {
 		return errors.New("not valid JSON")
 	}
-	return nil
+	// A repeated name would silently replace the first.
+	return jsonobj.CheckNames(d, nil)
 }
 
 // optString reads obj[key] as a string: absent and null are "" (ok false);

@@ -138,6 +138,8 @@ func TestParseRequest(t *testing.T) {
 		{name: "message not a string", body: `{"message":5}`, wantErr: true},
 		{name: "message null", body: `{"message":null}`, wantErr: true},
 		{name: "trigger without messages", body: `{"message":"x","trigger":"submit-message"}`, wantErr: true},
+		{name: "repeated top-level name", body: `{"message":"a","message":"b"}`, wantErr: true},
+		{name: "repeated name in a part", body: `{"messages":[{"role":"user","parts":[{"type":"text","text":"x","text":"y"}]}]}`, wantErr: true},
 		{name: "unknown trigger", body: `{"messages":[{"role":"user","parts":[{"type":"text","text":"x"}]}],"trigger":"resume-stream"}`, wantErr: true},
 		{name: "empty messages", body: `{"messages":[]}`, wantErr: true},
 		{name: "messages not an array", body: `{"messages":{}}`, wantErr: true},
