@@ -134,7 +134,7 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request) (*recorder
 	}
 	if s.ipRL != nil {
 		ip := ratelimit.ClientIP(r, s.opts.TrustedProxies)
-		if ok, after := s.ipRL.Allow("ip:" + ip); !ok {
+		if ok, after := s.ipRL.Allow("ip:" + ratelimit.AddrKey(ip)); !ok {
 			writeError(rec, r, s.log, WithRetryAfter(fmt.Errorf("%w: ip %s", ErrTooManyRequests, ip), after))
 			return rec, r, false
 		}

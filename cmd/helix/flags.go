@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/config"
@@ -70,6 +71,10 @@ func (f *flagSet) Int(p *int, name, envVar string, def int, usage string) {
 
 func (f *flagSet) Int64(p *int64, name, envVar string, def int64, usage string) {
 	f.fs.Int64Var(p, name, def, f.withEnv(name, envVar, usage))
+}
+
+func (f *flagSet) Duration(p *time.Duration, name, envVar string, def time.Duration, usage string) {
+	f.fs.DurationVar(p, name, def, f.withEnv(name, envVar, usage))
 }
 
 func (f *flagSet) Float64(p *float64, name, envVar string, def float64, usage string) {

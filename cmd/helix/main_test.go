@@ -92,6 +92,8 @@ func TestUsageErrors(t *testing.T) {
 		{"short api key", []string{"serve", "--api-key", "alice=short"}, "--api-key"},
 		{"short jwt secret", []string{"serve", "--jwt-secret", "tooshort"}, "JWT"},
 		{"audience without jwt", []string{"serve", "--jwt-audience", "helix"}, "--jwt-audience"},
+		{"negative jwt leeway", []string{"serve", "--jwt-secret", strings.Repeat("s", 32), "--jwt-leeway", "-1s"}, "--jwt-leeway"},
+		{"huge jwt leeway", []string{"serve", "--jwt-secret", strings.Repeat("s", 32), "--jwt-leeway", "1h"}, "--jwt-leeway"},
 		{"bad log level", []string{"serve", "--log-level", "loud"}, "--log-level"},
 		{"bad log format", []string{"serve", "--log-format", "xml"}, "--log-format"},
 		{"negative rate limit", []string{"serve", "--rate-limit", "-1"}, "--rate-limit"},

@@ -56,7 +56,7 @@ continues it later and "helix sessions" shows it.`)
 	if err := checkModelSpec(o.model); err != nil {
 		return err
 	}
-	log := newLogger(c.stderr, o.logLevel, "text", nil)
+	log := newLogger(c.stderr, o.logLevel, "text", environmentSecrets(c.env, o.storeURL))
 
 	l, err := loadAgents(ctx, c, o.configPath, o.model)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -35,6 +36,11 @@ const shutdownGrace = 30 * time.Second
 // none is configured.
 const generatedKeyPrincipal = "local"
 
+// defaultJWTLeeway is the clock skew tolerated by default between the
+// token issuer's clock and the server's: a token minted by a clock a few
+// seconds ahead is not refused as issued in the future.
+const defaultJWTLeeway = 30 * time.Second
+
 // serveOptions are the parsed flags of helix serve.
 type serveOptions struct {
 	addr, storeURL, configPath, model string
@@ -44,6 +50,7 @@ type serveOptions struct {
 	jwtPublicKey         string // path to a PEM file
 	jwtAudience          string
 	jwtIssuer            string
+	jwtLeeway            time.Duration
 	allowUnauthenticated bool
 	streamTokenSecret    string
 
@@ -80,6 +87,7 @@ says which variable to set, and runs fail with that error until it is set.`)
 	f.String(&o.jwtPublicKey, "jwt-public-key", "HELIX_JWT_PUBLIC_KEY", "", "`path` of a PEM public key (RSA: RS256, Ed25519: EdDSA) accepting JWT bearer tokens")
 	f.String(&o.jwtAudience, "jwt-audience", "HELIX_JWT_AUDIENCE", "", "required JWT `aud`")
 	f.String(&o.jwtIssuer, "jwt-issuer", "HELIX_JWT_ISSUER", "", "required JWT `iss`")
+	f.Duration(&o.jwtLeeway, "jwt-leeway", "HELIX_JWT_LEEWAY", defaultJWTLeeway, "clock skew `duration` tolerated for JWT exp, nbf and iat (0 for none)")
 	f.String(&o.tlsCert, "tls-cert", "HELIX_TLS_CERT", "", "serve HTTPS with this certificate `file` (PEM; needs --tls-key)")
 	f.String(&o.tlsKey, "tls-key", "HELIX_TLS_KEY", "", "private key `file` for --tls-cert (PEM)")
 	f.Bool(&o.allowUnauthenticated, "allow-unauthenticated", "HELIX_ALLOW_UNAUTHENTICATED", false, "serve without authentication (every request is principal \"anonymous\"; trusted machines only)")
@@ -142,7 +150,10 @@ func (o *serveOptions) auth() (*authSetup, error) {
 		chain = append(chain, ak)
 	}
 	if o.jwtSecret != "" || o.jwtPublicKey != "" {
-		cfg := auth.JWTConfig{Audience: o.jwtAudience, Issuer: o.jwtIssuer}
+		if o.jwtLeeway < 0 || o.jwtLeeway > 5*time.Minute {
+			return nil, usagef("--jwt-leeway: %s is outside 0 to 5m", o.jwtLeeway)
+		}
+		cfg := auth.JWTConfig{Audience: o.jwtAudience, Issuer: o.jwtIssuer, Leeway: o.jwtLeeway}
 		if o.jwtSecret != "" {
 			cfg.Secret = []byte(o.jwtSecret)
 			as.secrets = append(as.secrets, o.jwtSecret)
@@ -193,6 +204,29 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return hex.EncodeToString(b)
+}
+
+// providerKeyVars are the variables that hold the model providers' keys
+// (llm/models).
+var providerKeyVars = []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"}
+
+// environmentSecrets are the secrets of the process's environment that the
+// redacting log handler and the tool-error scrubber must know by value, as
+// the patterns they match do not cover every form: the providers' keys and
+// the store URL's password.
+func environmentSecrets(env func(string) string, storeURL string) []string {
+	var out []string
+	for _, v := range providerKeyVars {
+		if k := strings.TrimSpace(env(v)); k != "" {
+			out = append(out, k)
+		}
+	}
+	if u, err := url.Parse(storeURL); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			out = append(out, pw)
+		}
+	}
+	return out
 }
 
 // newLogger returns the server's logger: slog on stderr through the
@@ -249,6 +283,7 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 		}
 		proxies = append(proxies, pfx)
 	}
+	as.secrets = append(as.secrets, environmentSecrets(c.env, o.storeURL)...)
 	log := newLogger(c.stderr, o.logLevel, o.logFormat, as.secrets)
 	redis.SetLogger(redisLogger{log: log})
 

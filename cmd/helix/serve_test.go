@@ -14,12 +14,16 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // server is a helix serve running in process.
@@ -310,4 +314,55 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestServeJWTLeeway: by default a JWT minted by a clock a few seconds
+// ahead of the server's is accepted; --jwt-leeway 0 refuses it.
+func TestServeJWTLeeway(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	ahead := time.Now().Add(5 * time.Second)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "alice", "iat": ahead.Unix(), "nbf": ahead.Unix(), "exp": ahead.Add(time.Hour).Unix(),
+	}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"--jwt-secret", secret}, true},
+		{[]string{"--jwt-secret", secret, "--jwt-leeway", "0"}, false},
+	} {
+		o, err := parseServeFlags(tc.args, func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := o.auth()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", "/sessions", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		p, err := as.authn.Authenticate(r)
+		if (err == nil) != tc.ok || (tc.ok && p.ID != "alice") {
+			t.Errorf("%q: principal %+v, error %v; want accepted %v", tc.args, p, err, tc.ok)
+		}
+	}
+}
+
+// TestEnvironmentSecrets: a provider key of no known shape and the store
+// URL's password, as the process has them, never reach a log line.
+func TestEnvironmentSecrets(t *testing.T) {
+	env := map[string]string{"ANTHROPIC_API_KEY": "gsk_canary0a1b2c3d", "GEMINI_API_KEY": " ", "HOME": "/root"}
+	got := environmentSecrets(func(k string) string { return env[k] }, "postgres://helix:pw-canary-77@db:5432/helix")
+	if want := []string{"gsk_canary0a1b2c3d", "pw-canary-77"}; !slices.Equal(got, want) {
+		t.Fatalf("environmentSecrets = %q, want %q", got, want)
+	}
+	var buf strings.Builder
+	log := newLogger(&buf, "info", "text", got)
+	log.Info("upstream said: key gsk_canary0a1b2c3d rejected", "detail", "auth pw-canary-77 failed")
+	if strings.Contains(buf.String(), "canary") {
+		t.Errorf("a secret reached the log: %s", buf.String())
+	}
 }

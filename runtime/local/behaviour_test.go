@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"runtime"
 	"slices"
 	"strings"
@@ -588,5 +589,34 @@ func TestSubAgentSessionSquatted(t *testing.T) {
 	if after.Principal != "bob" || after.Version != before.Version || after.MessageCount != before.MessageCount {
 		t.Errorf("Bob's session changed: principal %q, version %d → %d, messages %d → %d",
 			after.Principal, before.Version, after.Version, before.MessageCount, after.MessageCount)
+	}
+}
+
+// failingModel fails every call with err.
+type failingModel struct{ err error }
+
+func (m failingModel) Stream(context.Context, *llm.Request) iter.Seq2[llm.Event, error] {
+	return func(yield func(llm.Event, error) bool) { yield(llm.Event{}, m.err) }
+}
+
+// TestProviderErrorCode: a provider's error code reaches the run's error
+// only if it looks like a code; other text (an OpenAI-compatible server may
+// put anything there) becomes model_error.
+func TestProviderErrorCode(t *testing.T) {
+	for _, tc := range []struct{ code, want string }{
+		{"rate_limit_exceeded", "rate_limit_exceeded"},
+		{"RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED"},
+		{"", helix.CodeModelError},
+		{"invalid key sk-canary123 for user bob", helix.CodeModelError},
+		{strings.Repeat("a", 65), helix.CodeModelError},
+		{"code\r\nInjected: 1", helix.CodeModelError},
+	} {
+		e := newEnv(t)
+		a := agentWith(t, helix.AgentConfig{Name: "a", Model: failingModel{&llm.APIError{Provider: "test", Status: 400, Code: tc.code}}})
+		res := e.execute(a, "hi")
+		wantStatus(t, res, helix.StatusFailed)
+		if res.Error == nil || res.Error.Code != tc.want {
+			t.Errorf("code %q: run error %+v, want code %q", tc.code, res.Error, tc.want)
+		}
 	}
 }

@@ -490,7 +490,7 @@ func sanitize(err error) helix.ErrorInfo {
 			msg = "the scripted model has no more turns"
 		}
 		code := helix.CodeModelError
-		if ae.Code != "" {
+		if safeCode(ae.Code) {
 			code = ae.Code
 		}
 		return helix.ErrorInfo{Code: code, Category: helix.CategoryLLM, Message: msg, Retryable: ae.Retryable}
@@ -499,6 +499,25 @@ func sanitize(err error) helix.ErrorInfo {
 		return helix.ErrorInfo{Code: helix.CodeHookError, Category: helix.CategoryHook, Message: "a hook failed"}
 	}
 	return helix.ErrorInfo{Code: helix.CodeInternal, Category: helix.CategoryRuntime, Message: "internal error"}
+}
+
+// safeCode reports whether a provider's error code may be shown to
+// clients as it is: 1 to 64 of [A-Za-z0-9_.-], as the providers' own
+// codes are ("rate_limit_exceeded", "RESOURCE_EXHAUSTED"). Anything else
+// (an OpenAI-compatible server may put any text there) becomes
+// model_error.
+func safeCode(code string) bool {
+	if code == "" || len(code) > 64 {
+		return false
+	}
+	for i := range len(code) {
+		switch c := code[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // end finishes the run with the session's current status: commit, run_end,

@@ -53,6 +53,19 @@ func ClientIP(r *http.Request, trustedProxies []netip.Prefix) string {
 	return client.String()
 }
 
+// AddrKey is the rate-limit key of a client address as ClientIP returns
+// it: the address itself for IPv4, its /64 network for IPv6, since one
+// subscriber is typically given a whole /64 and could otherwise draw a
+// fresh bucket from each of its addresses. Anything else is returned as it
+// is.
+func AddrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return ip
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 // parseAddr parses "ip", "ip:port" or "[ipv6]:port", unmapping
 // IPv4-mapped IPv6 addresses and dropping any zone.
 func parseAddr(s string) (netip.Addr, bool) {

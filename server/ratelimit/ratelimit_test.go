@@ -231,3 +231,18 @@ func BenchmarkAllow(b *testing.B) {
 		}
 	})
 }
+
+func TestAddrKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"203.0.113.7", "203.0.113.7"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"::1", "::/64"},
+		{"not-an-ip", "not-an-ip"},
+	} {
+		if got := ratelimit.AddrKey(tc.in); got != tc.want {
+			t.Errorf("AddrKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
