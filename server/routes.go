@@ -134,7 +134,7 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request) (*recorder
 	}
 	if s.ipRL != nil {
 		ip := ratelimit.ClientIP(r, s.opts.TrustedProxies)
-		if ok, after := s.ipRL.Allow("ip:" + ratelimit.AddrKey(ip)); !ok {
+		if ok, after := s.ipRL.Allow(r.Context(), "ip:"+ratelimit.AddrKey(ip)); !ok {
 			writeError(rec, r, s.log, WithRetryAfter(fmt.Errorf("%w: ip %s", ErrTooManyRequests, ip), after))
 			return rec, r, false
 		}
@@ -211,7 +211,7 @@ func (s *Server) admitRoute(w http.ResponseWriter, r *http.Request, rt *route) (
 		return p, false
 	}
 	if s.userRL != nil {
-		if ok, after := s.userRL.Allow("p:" + p.ID); !ok {
+		if ok, after := s.userRL.Allow(r.Context(), "p:"+p.ID); !ok {
 			writeError(w, r, s.log, WithRetryAfter(fmt.Errorf("%w: principal %s", ErrTooManyRequests, p.ID), after))
 			return p, false
 		}

@@ -45,6 +45,12 @@ type Options struct {
 	// zero values are the ratelimit defaults (20/s, bursts of 60).
 	RateLimit   ratelimit.Options
 	IPRateLimit ratelimit.Options
+	// RateLimiter and IPRateLimiter, if set, decide in place of the
+	// in-process limiters that RateLimit and IPRateLimit configure: a
+	// [ratelimit.Redis] makes the limits hold across every process sharing
+	// its Redis server. The server does not close them.
+	RateLimiter   ratelimit.Allower
+	IPRateLimiter ratelimit.Allower
 	// DisableRateLimit turns both limits off (benchmarks, trusted
 	// deployments behind a gateway that limits).
 	DisableRateLimit bool
@@ -90,8 +96,10 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	metrics *Metrics
-	userRL  *ratelimit.Limiter
-	ipRL    *ratelimit.Limiter
+	userRL  ratelimit.Allower
+	ipRL    ratelimit.Allower
+	// owned are the limiters the server made, closed by Shutdown.
+	owned []*ratelimit.Limiter
 	cors    map[string]bool
 	corsAny bool
 
@@ -145,8 +153,15 @@ func New(opts Options) (*Server, error) {
 	}
 	s.drainCtx, s.undrain = context.WithCancel(context.Background())
 	if !opts.DisableRateLimit {
-		s.userRL = ratelimit.New(opts.RateLimit)
-		s.ipRL = ratelimit.New(opts.IPRateLimit)
+		s.userRL, s.ipRL = opts.RateLimiter, opts.IPRateLimiter
+		if s.userRL == nil {
+			l := ratelimit.New(opts.RateLimit)
+			s.userRL, s.owned = l, append(s.owned, l)
+		}
+		if s.ipRL == nil {
+			l := ratelimit.New(opts.IPRateLimit)
+			s.ipRL, s.owned = l, append(s.owned, l)
+		}
 	}
 	s.routes()
 	return s, nil
@@ -179,9 +194,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if s.userRL != nil {
-		s.userRL.Close()
-		s.ipRL.Close()
+	for _, l := range s.owned {
+		l.Close()
 	}
 	return nil
 }

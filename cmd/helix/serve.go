@@ -26,6 +26,7 @@ import (
 	"github.com/helix-agents/helix-go/server/auth"
 	"github.com/helix-agents/helix-go/server/ratelimit"
 	"github.com/helix-agents/helix-go/server/redact"
+	"github.com/helix-agents/helix-go/store/redisstore"
 	"github.com/helix-agents/helix-go/web"
 )
 
@@ -330,6 +331,17 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 		// per-IP limit is never below the default.
 		ipRate := max(o.rateLimit, ratelimit.DefaultRate)
 		so.IPRateLimit = ratelimit.Options{Rate: ipRate, Burst: max(1, int(3*ipRate))}
+	}
+	if o.rateLimit > 0 {
+		// Processes sharing a Redis store share their limits there too.
+		if rs, ok := rt.Store().(*redisstore.Store); ok {
+			p := rs.KeyPrefix() + "ratelimit:"
+			user := ratelimit.NewRedis(rs.Client(), p, so.RateLimit, log)
+			ip := ratelimit.NewRedis(rs.Client(), p, so.IPRateLimit, log)
+			defer user.Close()
+			defer ip.Close()
+			so.RateLimiter, so.IPRateLimiter = user, ip
+		}
 	}
 	srv, err := server.New(so)
 	if err != nil {

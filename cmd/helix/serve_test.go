@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 // server is a helix serve running in process.
@@ -364,5 +365,46 @@ func TestEnvironmentSecrets(t *testing.T) {
 	log.Info("upstream said: key gsk_canary0a1b2c3d rejected", "detail", "auth pw-canary-77 failed")
 	if strings.Contains(buf.String(), "canary") {
 		t.Errorf("a secret reached the log: %s", buf.String())
+	}
+}
+
+// TestServeSharedRateLimit: two helix serve processes on one Redis store
+// share each principal's rate limit: the burst is granted once between
+// them, not once per process.
+func TestServeSharedRateLimit(t *testing.T) {
+	u := os.Getenv("HELIX_TEST_REDIS_URL")
+	if u == "" && os.Getenv("HELIX_REQUIRE_BACKENDS") != "" {
+		t.Fatal("HELIX_REQUIRE_BACKENDS is set but HELIX_TEST_REDIS_URL is not")
+	}
+	if u == "" {
+		t.Skip("set HELIX_TEST_REDIS_URL to run the shared rate-limit test")
+	}
+	prefix := "helixtest:" + randomHex(8) + ":"
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if keys, _ := c.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+		c.Close()
+	})
+	storeURL := u + "?prefix=" + prefix
+	if strings.Contains(u, "?") {
+		storeURL = u + "&prefix=" + prefix
+	}
+	key := strings.Repeat("k", 32)
+	args := []string{"--store", storeURL, "--api-key", "alice=" + key, "--rate-limit", "1", "--model", "scripted:" + writeFile(t, filepath.Join(t.TempDir(), "s.json"), textScript)}
+	a, b := startServe(t, nil, args...), startServe(t, nil, args...)
+	var codes []int
+	for _, s := range []*testServer{a, b, a, b, a} { // burst: 3× 1/s
+		code, _ := s.do(t, "GET", "/sessions", key, "")
+		codes = append(codes, code)
+	}
+	if !slices.Equal(codes, []int{200, 200, 200, 429, 429}) {
+		t.Errorf("statuses across the two processes: %v, want the burst of 3 then 429s", codes)
 	}
 }

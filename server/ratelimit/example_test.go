@@ -16,7 +16,7 @@ func Example() {
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, retry := perIP.Allow(ratelimit.ClientIP(r, proxies)); !ok {
+		if ok, retry := perIP.Allow(r.Context(), ratelimit.ClientIP(r, proxies)); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())))
 			http.Error(w, `{"error":"Too many requests"}`, http.StatusTooManyRequests)
 			return

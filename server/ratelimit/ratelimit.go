@@ -9,6 +9,7 @@ package ratelimit
 
 import (
 	"container/list"
+	"context"
 	"hash/maphash"
 	"math"
 	"sync"
@@ -50,6 +51,15 @@ type Options struct {
 	// Now returns the current time. Default time.Now; tests inject a fake
 	// clock.
 	Now func() time.Time
+}
+
+// Allower decides whether a request may proceed, by a key such as a
+// principal's or a client address's: [Limiter] in the process, [Redis]
+// shared by every process using the same Redis server. Allow reports
+// whether the request may proceed and, if not, how long to wait, rounded
+// up to whole seconds and at least one second (Retry-After).
+type Allower interface {
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration)
 }
 
 // Limiter is a set of token buckets keyed by string. It is safe for
@@ -129,7 +139,7 @@ func New(o Options) *Limiter {
 // may proceed and, if not, how long to wait until a token is available,
 // rounded up to whole seconds and at least one second, as the
 // Retry-After header wants.
-func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+func (l *Limiter) Allow(_ context.Context, key string) (ok bool, retryAfter time.Duration) {
 	now := l.now()
 	s := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 	s.mu.Lock()

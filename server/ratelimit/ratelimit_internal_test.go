@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -9,9 +10,9 @@ func TestSweepDropsIdleBuckets(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := New(Options{Rate: 1, Burst: 5, IdleTTL: time.Minute, MaxKeys: 100, Now: func() time.Time { return now }})
 	defer l.Close()
-	l.Allow("old")
+	l.Allow(context.Background(), "old")
 	now = now.Add(30 * time.Second)
-	l.Allow("new")
+	l.Allow(context.Background(), "new")
 	now = now.Add(45 * time.Second) // old idle 75s, new idle 45s
 	l.sweep()
 	if n := l.Len(); n != 1 {

@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"net/netip"
@@ -98,7 +99,7 @@ func TestAllow(t *testing.T) {
 				got := 0
 				var last time.Duration
 				for range s.n {
-					ok, retry := l.Allow(s.key)
+					ok, retry := l.Allow(context.Background(), s.key)
 					if ok {
 						got++
 						if retry != 0 {
@@ -121,17 +122,17 @@ func TestAllow(t *testing.T) {
 func TestEvictionLRU(t *testing.T) {
 	c := newClock()
 	l := mustNew(t, ratelimit.Options{Rate: 1, Burst: 1, MaxKeys: 2, Now: c.Now})
-	l.Allow("a")
-	l.Allow("b")
-	l.Allow("a") // a is now more recent than b; denied
-	l.Allow("c") // evicts b
+	l.Allow(context.Background(), "a")
+	l.Allow(context.Background(), "b")
+	l.Allow(context.Background(), "a") // a is now more recent than b; denied
+	l.Allow(context.Background(), "c") // evicts b
 	if n := l.Len(); n != 2 {
 		t.Fatalf("Len() = %d, want 2", n)
 	}
-	if ok, _ := l.Allow("a"); ok {
+	if ok, _ := l.Allow(context.Background(), "a"); ok {
 		t.Error("Allow(a) = true: a was evicted, want its empty bucket kept")
 	}
-	if ok, _ := l.Allow("b"); !ok {
+	if ok, _ := l.Allow(context.Background(), "b"); !ok {
 		t.Error("Allow(b) = false: b was evicted, want a fresh bucket")
 	}
 }
@@ -139,7 +140,7 @@ func TestEvictionLRU(t *testing.T) {
 func TestMaxKeysBound(t *testing.T) {
 	l := mustNew(t, ratelimit.Options{MaxKeys: 10_000})
 	for i := range 50_000 {
-		l.Allow(strconv.Itoa(i))
+		l.Allow(context.Background(), strconv.Itoa(i))
 	}
 	if n := l.Len(); n > 10_000 {
 		t.Errorf("Len() = %d, want ≤ 10000", n)
@@ -154,10 +155,10 @@ func TestConcurrent(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 100 {
-				if ok, _ := l.Allow("shared"); ok {
+				if ok, _ := l.Allow(context.Background(), "shared"); ok {
 					allowed.Add(1)
 				}
-				l.Allow(fmt.Sprint(g, i))
+				l.Allow(context.Background(), fmt.Sprint(g, i))
 			}
 		})
 	}
@@ -171,7 +172,7 @@ func TestCloseIdempotent(t *testing.T) {
 	l := ratelimit.New(ratelimit.Options{})
 	l.Close()
 	l.Close()
-	if ok, _ := l.Allow("a"); !ok {
+	if ok, _ := l.Allow(context.Background(), "a"); !ok {
 		t.Error("Allow after Close = false, want true")
 	}
 }
@@ -226,7 +227,7 @@ func BenchmarkAllow(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(next.Add(1)) * 7919
 		for pb.Next() {
-			l.Allow(keys[i%len(keys)])
+			l.Allow(context.Background(), keys[i%len(keys)])
 			i++
 		}
 	})

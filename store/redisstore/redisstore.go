@@ -261,6 +261,14 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	return s, nil
 }
 
+// Client returns the store's Redis client, for other state that the
+// processes sharing the store must share too (the server's rate limits).
+// It stays the store's: do not close it.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// KeyPrefix returns the prefix of the store's keys (Options.KeyPrefix).
+func (s *Store) KeyPrefix() string { return s.o.KeyPrefix }
+
 // Open connects to the Redis server a URL names and returns a store that
 // owns the connection (Close closes it). The URL is what redis.ParseURL
 // accepts ("redis://[[user]:password@]host[:port][/db][?options]", or
