@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/server/api"
@@ -120,10 +123,7 @@ func TestUnauthorizedIsOneBody(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	id := h.start(aliceKey, "echo")
 	h.wait(id)
-	creds := []struct {
-		name string
-		hdr  map[string]string
-	}{
+	creds := []credential{
 		{"none", nil},
 		{"wrong key", map[string]string{"Authorization": "Bearer not-a-key-0123456789abcdef"}},
 		{"empty bearer", map[string]string{"Authorization": "Bearer "}},
@@ -131,6 +131,25 @@ func TestUnauthorizedIsOneBody(t *testing.T) {
 		{"key without scheme", map[string]string{"Authorization": aliceKey}},
 		{"jwt-looking", map[string]string{"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."}},
 	}
+	checkUnauthorized(t, h, id, creds)
+	// Public routes answer without credentials.
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := h.do("GET", p, "", nil); r.status != 200 {
+			t.Errorf("%s: %d %s", p, r.status, r.body)
+		}
+	}
+}
+
+// credential is a way of (failing to) authenticate: request headers.
+type credential struct {
+	name string
+	hdr  map[string]string
+}
+
+// checkUnauthorized sends every authenticated route of the router, on
+// session id, with each of creds, and wants the one 401 body.
+func checkUnauthorized(t *testing.T, h *harness, id string, creds []credential) {
+	t.Helper()
 	for _, rt := range h.srv.routeTable() {
 		if rt.public {
 			continue
@@ -148,12 +167,70 @@ func TestUnauthorizedIsOneBody(t *testing.T) {
 			}
 		}
 	}
-	// Public routes answer without credentials.
-	for _, p := range []string{"/healthz", "/readyz"} {
-		if r := h.do("GET", p, "", nil); r.status != 200 {
-			t.Errorf("%s: %d %s", p, r.status, r.body)
+}
+
+// TestUnauthorizedJWTIsOneBody: with JWT authentication beside the API
+// keys, every way a token can fail (expired, not yet valid, issued in the
+// future, wrong audience or issuer, another key, alg none, another
+// algorithm, a stream token used as a bearer token) is the same 401 on
+// every route, while a good token passes.
+func TestUnauthorizedJWTIsOneBody(t *testing.T) {
+	secret := []byte("jwt-secret-for-tests-0123456789abcdef")
+	mint := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+		base := jwt.MapClaims{"sub": "alice", "aud": "helix", "iss": "idp", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+		for k, v := range claims {
+			if v == nil {
+				delete(base, k)
+			} else {
+				base[k] = v
+			}
 		}
+		tok, err := jwt.NewWithClaims(method, base).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
 	}
+	h := newHarness(t, harnessConfig{opts: func(o *Options) {
+		j, err := auth.NewJWT(auth.JWTConfig{Secret: secret, Audience: "helix", Issuer: "idp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Authenticator = auth.Chain(o.Authenticator, j)
+	}})
+	good := mint(jwt.SigningMethodHS256, secret, nil)
+	id := h.start(good, "echo")
+	h.wait(id)
+	if st := h.status(good, id); st.Status != helix.StatusCompleted {
+		t.Fatalf("a good token: status %s", st.Status)
+	}
+	hour := time.Hour
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "alice", "aud": "helix", "iss": "idp",
+		"exp": time.Now().Add(hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := h.do("POST", "/stream-token", good, map[string]any{"sessionId": id})
+	var st struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(stream.body), &st); err != nil || st.Token == "" {
+		t.Fatalf("stream token: %d %s", stream.status, stream.body)
+	}
+	checkUnauthorized(t, h, id, []credential{
+		{"expired", bearer(mint(jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(-hour).Unix()}))},
+		{"no exp", bearer(mint(jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": nil}))},
+		{"not yet valid", bearer(mint(jwt.SigningMethodHS256, secret, jwt.MapClaims{"nbf": time.Now().Add(hour).Unix()}))},
+		{"issued in the future", bearer(mint(jwt.SigningMethodHS256, secret, jwt.MapClaims{"iat": time.Now().Add(hour).Unix()}))},
+		{"wrong audience", bearer(mint(jwt.SigningMethodHS256, secret, jwt.MapClaims{"aud": "other"}))},
+		{"wrong issuer", bearer(mint(jwt.SigningMethodHS256, secret, jwt.MapClaims{"iss": "evil"}))},
+		{"another key", bearer(mint(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdefghij"), nil))},
+		{"HS512", bearer(mint(jwt.SigningMethodHS512, secret, nil))},
+		{"alg none", bearer(none)},
+		{"tampered", bearer(good[:len(good)-4] + "AAAA")},
+		{"stream token as bearer", bearer(st.Token)},
+	})
 }
 
 func TestNoAuthenticatorRefused(t *testing.T) {
@@ -523,5 +600,94 @@ func TestRequestIDFromProxyOnly(t *testing.T) {
 	r = h2.doHeaders("GET", "/healthz", "", nil, map[string]string{RequestIDHeader: "proxy-id-1"})
 	if got := r.header.Get(RequestIDHeader); got != "proxy-id-1" {
 		t.Fatalf("trusted proxy's request id: got %q", got)
+	}
+}
+
+// TestBadBodiesEveryRoute: every POST route of the router refuses the same
+// malformed bodies with the same answers: unknown, miscased and repeated
+// member names, a wrong type and trailing data → 400, an oversized body →
+// 413. The routes come from the router, so a new POST route that skips
+// strict decoding fails here.
+func TestBadBodiesEveryRoute(t *testing.T) {
+	h := newHarness(t, harnessConfig{opts: func(o *Options) { o.MaxBodyBytes = 1024; o.DisableRateLimit = true }})
+	id := h.start(aliceKey, "echo")
+	h.wait(id)
+	n := 0
+	for _, rt := range h.srv.routeTable() {
+		if !strings.HasPrefix(rt.pattern, "POST ") {
+			continue
+		}
+		n++
+		call := sessionRoutes[rt.pattern](id)
+		valid, err := json.Marshal(call.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One member of the valid body, to repeat or miscase.
+		var members map[string]json.RawMessage
+		_ = json.Unmarshal(valid, &members)
+		var name string
+		for k := range members {
+			if name == "" || k < name {
+				name = k
+			}
+		}
+		member := func(key string) string { return strconv.Quote(key) + ":" + string(members[name]) + "," }
+		cases := []struct {
+			name, body string
+			status     int
+			want       string
+		}{
+			{"unknown field", `{"bogus":1,` + string(valid[1:]), 400, bodyBadRequest},
+			{"repeated name", "{" + member(name) + string(valid[1:]), 400, bodyBadRequest},
+			{"miscased name", "{" + member(strings.ToUpper(name[:1])+name[1:]) + string(valid[1:]), 400, bodyBadRequest},
+			{"wrong type", `{` + strconv.Quote(name) + `:5}`, 400, bodyBadRequest},
+			{"trailing data", string(valid) + ` {}`, 400, bodyBadRequest},
+			{"too large", `{"pad":"` + strings.Repeat("x", 2000) + `"}`, 413, bodyTooLarge},
+		}
+		for _, c := range cases {
+			r := h.do("POST", call.path, aliceKey, c.body)
+			if r.status != c.status || r.body != c.want {
+				t.Errorf("%s, %s: %d %s, want %d %s", rt.pattern, c.name, r.status, r.body, c.status, c.want)
+			}
+		}
+	}
+	if n < 9 {
+		t.Fatalf("only %d POST routes", n)
+	}
+}
+
+// TestActiveStreamsGauge: helix_active_streams counts an open SSE stream
+// while it is open, and not once its client has gone.
+func TestActiveStreamsGauge(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	gauge := func() string {
+		r := h.do("GET", "/metrics", aliceKey, nil)
+		for line := range strings.Lines(r.body) {
+			if strings.HasPrefix(line, `helix_active_streams{transport="sse"} `) {
+				return strings.TrimSpace(strings.TrimPrefix(line, `helix_active_streams{transport="sse"} `))
+			}
+		}
+		t.Fatalf("no sse gauge in:\n%s", r.body)
+		return ""
+	}
+	if g := gauge(); g != "0" {
+		t.Fatalf("gauge before any stream: %s", g)
+	}
+	id := h.start(aliceKey, "slow")
+	res := h.open("GET", "/sse?sessionId="+id, aliceKey, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("sse: %d", res.StatusCode)
+	}
+	if g := gauge(); g != "1" {
+		t.Errorf("gauge with one stream open: %s", g)
+	}
+	res.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for gauge() != "0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("gauge still %s after the client left", gauge())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

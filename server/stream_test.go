@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,8 @@ import (
 	"github.com/coder/websocket"
 
 	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/llm/scripted"
+	"github.com/helix-agents/helix-go/runtime/local"
 	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/sse"
 	"github.com/helix-agents/helix-go/store"
@@ -558,5 +561,29 @@ func testStreamOfRunningSession(t *testing.T, st store.Store, gets func() int64)
 	firstEvent()
 	if n := gets() - before; n == 0 {
 		t.Error("opening a stream of a session no longer running did not read it")
+	}
+}
+
+// TestSSEHeartbeat: a stream that stays idle longer than the heartbeat
+// interval carries ": ping" comments, between the chunks, over HTTP.
+func TestSSEHeartbeat(t *testing.T) {
+	pauser := helix.MustNewAgent(helix.AgentConfig{Name: "pauser",
+		Model: scripted.Turns(scripted.Turn{Text: "before after", ChunkDelayMs: 400})})
+	h := newHarness(t, harnessConfig{
+		opts:   func(o *Options) { o.Heartbeat = 50 * time.Millisecond },
+		rtOpts: func(o *local.Options) { o.Agents.Register(pauser) },
+	})
+	id := h.start(aliceKey, "pauser")
+	res := h.open("GET", "/sse?sessionId="+id, aliceKey, nil)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(body)
+	before, after := strings.Index(s, `"delta":"before"`), strings.Index(s, `"delta":" after"`)
+	ping := strings.Index(s, "\n: ping\n")
+	if before < 0 || after < 0 || ping < before || ping > after || !strings.HasSuffix(s, "event: end\ndata: {\"status\":\"completed\"}\n\n") {
+		t.Fatalf("want a ping between the two words, then the end:\n%s", s)
 	}
 }
