@@ -11,7 +11,10 @@ import (
 
 // CallInfo identifies a tool call.
 type CallInfo struct {
-	SessionID  string
+	SessionID string
+	// Principal is the session's owner (empty for a session made without
+	// one), for tools that keep each principal's data apart.
+	Principal  string
 	RunID      string
 	AgentType  string
 	ToolCallID string

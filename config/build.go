@@ -44,6 +44,10 @@ type Agents struct {
 // Get returns the agent named name, or nil.
 func (as *Agents) Get(name string) *helix.Agent { return as.byName[name] }
 
+// SharedWorkspace reports whether some agent has file tools whose
+// workspace every principal shares (no workspacePerPrincipal).
+func (as *Agents) SharedWorkspace() bool { return as.files != nil && !as.files.PerPrincipal() }
+
 // Names returns the agents' names in file order. The caller owns the slice.
 func (as *Agents) Names() []string { return slices.Clone(as.order) }
 
@@ -84,7 +88,7 @@ func (f *File) Build(ctx context.Context, o BuildOptions) (*Agents, error) {
 	}
 	as := &Agents{byName: make(map[string]*helix.Agent, len(f.Agents))}
 	if agent, tool, ok := f.usesFiles(); ok {
-		ft, err := openWorkspace(f.Workspace, agent, tool)
+		ft, err := openWorkspace(f.Workspace, f.WorkspacePerPrincipal, agent, tool)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +104,7 @@ func (f *File) Build(ctx context.Context, o BuildOptions) (*Agents, error) {
 	return as, nil
 }
 
-func openWorkspace(dir, agent, tool string) (*tools.FileTools, error) {
+func openWorkspace(dir string, perPrincipal bool, agent, tool string) (*tools.FileTools, error) {
 	if dir == "" {
 		return nil, invalid("agent %q uses %s but no workspace is set; add workspace: to helix.yaml", agent, tool)
 	}
@@ -112,7 +116,11 @@ func openWorkspace(dir, agent, tool string) (*tools.FileTools, error) {
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("config: workspace %s is not a directory", dir)
 	}
-	ft, err := tools.Files(dir)
+	open := tools.Files
+	if perPrincipal {
+		open = tools.FilesPerPrincipal
+	}
+	ft, err := open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

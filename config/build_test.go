@@ -295,3 +295,26 @@ func TestCloseReleasesWorkspace(t *testing.T) {
 		t.Errorf("second Close = %v", err)
 	}
 }
+
+// TestBuildWorkspacePerPrincipal: workspacePerPrincipal confines each
+// principal's file tools to a directory of its own.
+func TestBuildWorkspacePerPrincipal(t *testing.T) {
+	ws := t.TempDir()
+	f, err := config.Parse([]byte("workspace: " + ws + "\nworkspacePerPrincipal: true\nagents:\n  - name: a\n    tools: [write_file, read_file]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o opener
+	as := mustBuild(t, f, config.BuildOptions{DefaultModel: "scripted:x", Models: o.open})
+	tc := func(p string) *helix.ToolContext { return helix.NewToolContext(helix.CallInfo{Principal: p}, nil, nil) }
+	write := as.Get("a").Tool("write_file")
+	if _, err := write.Execute(t.Context(), tc("alice"), json.RawMessage(`{"path":"n.txt","content":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "alice", "n.txt")); err != nil || string(b) != "hi" {
+		t.Fatalf("alice's file: %q, %v", b, err)
+	}
+	if out, err := as.Get("a").Tool("read_file").Execute(t.Context(), tc("bob"), json.RawMessage(`{"path":"n.txt"}`)); err == nil {
+		t.Errorf("bob read alice's file: %s", out)
+	}
+}

@@ -37,6 +37,12 @@ type File struct {
 	// directory of the configuration file; [Parse] leaves it as written.
 	// It is required only when an agent uses a file tool.
 	Workspace string `yaml:"workspace"`
+	// WorkspacePerPrincipal gives each principal (each API key's name or
+	// JWT subject) a directory of its own in the workspace, which its
+	// sessions' file tools are confined to ([tools.FilesPerPrincipal]).
+	// Without it the workspace is shared by everyone who may run its
+	// agents.
+	WorkspacePerPrincipal bool `yaml:"workspacePerPrincipal"`
 	// Agents are the declared agents; names are unique.
 	Agents []AgentSpec `yaml:"agents"`
 }

@@ -2,6 +2,8 @@ package tools
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -38,16 +40,78 @@ var ErrOutsideWorkspace = errors.New("tools: path is outside the workspace")
 // fail after [FileTools.Close].
 type FileTools struct {
 	root *os.Root
+	// perPrincipal: each principal works in its own directory of root.
+	perPrincipal bool
 }
 
 // Files opens the workspace directory dir (which must exist) for the file
-// tools. The caller closes it with [FileTools.Close].
+// tools, shared by every caller. The caller closes it with
+// [FileTools.Close].
 func Files(dir string) (*FileTools, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("tools: open workspace: %w", err)
 	}
 	return &FileTools{root: r}, nil
+}
+
+// FilesPerPrincipal is [Files], except that each principal (the owner of
+// the session a call belongs to, [helix.CallInfo].Principal) works in a
+// directory of its own, created on first use: dir/NAME, where NAME is the
+// principal's id if it is 1 to 64 of [A-Za-z0-9._@-] (and not "." or
+// ".."), else "p-" and a hash of it; a session without a principal works
+// in dir/_anonymous. One principal's calls cannot reach another's files,
+// nor the workspace's own.
+func FilesPerPrincipal(dir string) (*FileTools, error) {
+	ft, err := Files(dir)
+	if err != nil {
+		return nil, err
+	}
+	ft.perPrincipal = true
+	return ft, nil
+}
+
+// PerPrincipal reports whether each principal works in a directory of its
+// own ([FilesPerPrincipal]).
+func (ft *FileTools) PerPrincipal() bool { return ft.perPrincipal }
+
+// principalDir is the directory name of principal p (see
+// FilesPerPrincipal).
+func principalDir(p string) string {
+	if p == "" {
+		return "_anonymous"
+	}
+	ok := len(p) <= 64 && p != "." && p != ".."
+	for i := 0; ok && i < len(p); i++ {
+		c := p[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-'
+	}
+	if ok {
+		return p
+	}
+	sum := sha256.Sum256([]byte(p))
+	return "p-" + hex.EncodeToString(sum[:16])
+}
+
+// rootOf returns the root a call works in, and the function that releases
+// it.
+func (ft *FileTools) rootOf(tool string, tc *helix.ToolContext) (*os.Root, func(), error) {
+	if !ft.perPrincipal {
+		return ft.root, func() {}, nil
+	}
+	var p string
+	if tc != nil {
+		p = tc.Principal
+	}
+	name := principalDir(p)
+	if err := ft.root.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, nil, fmt.Errorf("%s: the principal's workspace: %w", tool, err)
+	}
+	r, err := ft.root.OpenRoot(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: the principal's workspace: %w", tool, err)
+	}
+	return r, func() { r.Close() }, nil
 }
 
 // Close closes the workspace root.
@@ -80,20 +144,25 @@ func (ft *FileTools) ReadFile() *helix.Tool { return ft.readFile(false) }
 
 func (ft *FileTools) readFile(approve bool) *helix.Tool {
 	return helix.NewTool("read_file", "Reads a text file of the workspace (path relative to the workspace).",
-		func(_ context.Context, _ *helix.ToolContext, in PathInput) (ReadOutput, error) {
+		func(_ context.Context, tc *helix.ToolContext, in PathInput) (ReadOutput, error) {
 			name, err := localPath("read_file", in.Path)
 			if err != nil {
 				return ReadOutput{}, err
 			}
+			root, release, err := ft.rootOf("read_file", tc)
+			if err != nil {
+				return ReadOutput{}, err
+			}
+			defer release()
 			// Stat before opening: opening a FIFO would block.
-			fi, err := ft.root.Stat(name)
+			fi, err := root.Stat(name)
 			if err != nil {
 				return ReadOutput{}, fileError("read_file", in.Path, err)
 			}
 			if !fi.Mode().IsRegular() {
 				return ReadOutput{}, fmt.Errorf("read_file %q: not a regular file", in.Path)
 			}
-			f, err := ft.root.Open(name)
+			f, err := root.Open(name)
 			if err != nil {
 				return ReadOutput{}, fileError("read_file", in.Path, err)
 			}
@@ -145,7 +214,7 @@ func (ft *FileTools) ListFiles() *helix.Tool { return ft.listFiles(false) }
 
 func (ft *FileTools) listFiles(approve bool) *helix.Tool {
 	return helix.NewTool("list_files", "Lists a directory of the workspace (default: the workspace itself).",
-		func(_ context.Context, _ *helix.ToolContext, in ListInput) (ListOutput, error) {
+		func(_ context.Context, tc *helix.ToolContext, in ListInput) (ListOutput, error) {
 			p := in.Path
 			if p == "" {
 				p = "."
@@ -154,7 +223,12 @@ func (ft *FileTools) listFiles(approve bool) *helix.Tool {
 			if err != nil {
 				return ListOutput{}, err
 			}
-			f, err := ft.root.Open(name)
+			root, release, err := ft.rootOf("list_files", tc)
+			if err != nil {
+				return ListOutput{}, err
+			}
+			defer release()
+			f, err := root.Open(name)
 			if err != nil {
 				return ListOutput{}, fileError("list_files", p, err)
 			}
@@ -215,7 +289,7 @@ func (ft *FileTools) WriteFile() *helix.Tool { return ft.writeFile(true) }
 
 func (ft *FileTools) writeFile(approve bool) *helix.Tool {
 	return helix.NewTool("write_file", "Creates or overwrites a file of the workspace with the given content, creating parent directories.",
-		func(_ context.Context, _ *helix.ToolContext, in WriteInput) (WriteOutput, error) {
+		func(_ context.Context, tc *helix.ToolContext, in WriteInput) (WriteOutput, error) {
 			name, err := localPath("write_file", in.Path)
 			if err != nil {
 				return WriteOutput{}, err
@@ -226,15 +300,20 @@ func (ft *FileTools) writeFile(approve bool) *helix.Tool {
 			if len(in.Content) > MaxWriteBytes {
 				return WriteOutput{}, fmt.Errorf("write_file %q: content is %d bytes, the limit is %d", in.Path, len(in.Content), MaxWriteBytes)
 			}
+			root, release, err := ft.rootOf("write_file", tc)
+			if err != nil {
+				return WriteOutput{}, err
+			}
+			defer release()
 			if dir := path.Dir(name); dir != "." {
-				if err := ft.root.MkdirAll(dir, 0o755); err != nil {
+				if err := root.MkdirAll(dir, 0o755); err != nil {
 					return WriteOutput{}, fileError("write_file", in.Path, err)
 				}
 			}
-			if fi, err := ft.root.Stat(name); err == nil && !fi.Mode().IsRegular() {
+			if fi, err := root.Stat(name); err == nil && !fi.Mode().IsRegular() {
 				return WriteOutput{}, fmt.Errorf("write_file %q: exists and is not a regular file", in.Path)
 			}
-			if err := ft.root.WriteFile(name, []byte(in.Content), 0o644); err != nil {
+			if err := root.WriteFile(name, []byte(in.Content), 0o644); err != nil {
 				return WriteOutput{}, fileError("write_file", in.Path, err)
 			}
 			return WriteOutput{Path: in.Path, BytesWritten: len(in.Content)}, nil
@@ -254,7 +333,7 @@ func (ft *FileTools) DeleteFile() *helix.Tool { return ft.deleteFile(true) }
 
 func (ft *FileTools) deleteFile(approve bool) *helix.Tool {
 	return helix.NewTool("delete_file", "Deletes a file of the workspace (not a directory).",
-		func(_ context.Context, _ *helix.ToolContext, in PathInput) (DeleteOutput, error) {
+		func(_ context.Context, tc *helix.ToolContext, in PathInput) (DeleteOutput, error) {
 			name, err := localPath("delete_file", in.Path)
 			if err != nil {
 				return DeleteOutput{}, err
@@ -262,14 +341,19 @@ func (ft *FileTools) deleteFile(approve bool) *helix.Tool {
 			if name == "." {
 				return DeleteOutput{}, fmt.Errorf("delete_file %q: the workspace itself cannot be deleted", in.Path)
 			}
-			fi, err := ft.root.Lstat(name)
+			root, release, err := ft.rootOf("delete_file", tc)
+			if err != nil {
+				return DeleteOutput{}, err
+			}
+			defer release()
+			fi, err := root.Lstat(name)
 			if err != nil {
 				return DeleteOutput{}, fileError("delete_file", in.Path, err)
 			}
 			if fi.IsDir() {
 				return DeleteOutput{}, fmt.Errorf("delete_file %q: is a directory; only files are deleted", in.Path)
 			}
-			if err := ft.root.Remove(name); err != nil {
+			if err := root.Remove(name); err != nil {
 				return DeleteOutput{}, fileError("delete_file", in.Path, err)
 			}
 			return DeleteOutput{Path: in.Path, Deleted: true}, nil

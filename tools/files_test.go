@@ -244,3 +244,60 @@ func TestFilesClosed(t *testing.T) {
 		t.Error("Files of a missing directory succeeded")
 	}
 }
+
+// TestFilesPerPrincipal: with a workspace per principal, each principal's
+// calls work in a directory of their own: one cannot list, read, replace
+// or delete another's files, nor the workspace's own, by any path.
+func TestFilesPerPrincipal(t *testing.T) {
+	ws := t.TempDir()
+	mustWrite(t, filepath.Join(ws, "shared.txt"), "the workspace's own")
+	ft, err := tools.FilesPerPrincipal(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ft.Close()
+	as := func(p string, tool *helix.Tool, args any) (json.RawMessage, error) {
+		raw, _ := json.Marshal(args)
+		return tool.Execute(t.Context(), helix.NewToolContext(helix.CallInfo{Principal: p, ToolName: tool.Name()}, nil, nil), raw)
+	}
+	if _, err := as("alice", ft.WriteFile(), map[string]string{"path": "notes.txt", "content": "alice's"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "alice", "notes.txt")); err != nil || string(b) != "alice's" {
+		t.Fatalf("alice's file: %q, %v", b, err)
+	}
+	out, err := as("bob", ft.ListFiles(), map[string]string{})
+	if err != nil || strings.Contains(string(out), "notes.txt") || strings.Contains(string(out), "shared.txt") {
+		t.Errorf("bob's listing: %s, %v", out, err)
+	}
+	for _, p := range []string{"notes.txt", "../alice/notes.txt", "../shared.txt", "/alice/notes.txt"} {
+		if out, err := as("bob", ft.ReadFile(), map[string]string{"path": p}); err == nil {
+			t.Errorf("bob read %s: %s", p, out)
+		}
+		if _, err := as("bob", ft.DeleteFile(), map[string]string{"path": p}); err == nil {
+			t.Errorf("bob deleted %s", p)
+		}
+	}
+	if _, err := as("bob", ft.WriteFile(), map[string]string{"path": "../alice/notes.txt", "content": "bob's"}); err == nil {
+		t.Error("bob wrote into alice's directory")
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "alice", "notes.txt")); string(b) != "alice's" {
+		t.Errorf("alice's file is now %q", b)
+	}
+	// Principals that are not plain names get a hashed directory; none
+	// gets the workspace itself.
+	for _, p := range []string{"", "..", "a/b", "../alice", strings.Repeat("x", 65)} {
+		if _, err := as(p, ft.WriteFile(), map[string]string{"path": "f.txt", "content": p}); err != nil {
+			t.Fatalf("principal %q: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ws, "f.txt")); err == nil {
+		t.Error("a principal wrote into the workspace itself")
+	}
+	if _, err := os.Stat(filepath.Join(ws, "alice", "f.txt")); err == nil {
+		t.Error(`principal "../alice" wrote into alice's directory`)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "_anonymous", "f.txt")); err != nil {
+		t.Errorf("no principal: %v", err)
+	}
+}

@@ -302,6 +302,10 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 	// Stop the runtime on every path; after a clean shutdown this is a no-op.
 	defer closeRT()
 
+	if l.agents.SharedWorkspace() && (len(o.apiKeys.items()) > 1 || o.jwtSecret != "" || o.jwtPublicKey != "") {
+		log.Warn("the file tools' workspace is shared by every principal: one can read what another's agent wrote; " +
+			"set workspacePerPrincipal: true in helix.yaml to give each principal a directory of its own")
+	}
 	names := l.agents.Names()
 	if len(names) == 0 {
 		return usagef("the configuration declares no agent")

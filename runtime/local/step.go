@@ -523,7 +523,7 @@ func (e *execution) execTool(j *job, send func(helix.Chunk)) {
 	if j.err = e.hooks.BeforeTool(e.ctx, hc, call); j.err != nil {
 		return
 	}
-	tc := helix.NewToolContext(helix.CallInfo{SessionID: e.sess.ID, RunID: e.run.ID, AgentType: e.agent.Name(),
+	tc := helix.NewToolContext(helix.CallInfo{SessionID: e.sess.ID, Principal: e.sess.Principal, RunID: e.run.ID, AgentType: e.agent.Name(),
 		ToolCallID: call.ID, ToolName: call.Name, Step: e.step}, e.sess.State, hc.Emit)
 	out, err := j.tool.ExecuteValidated(e.ctx, tc, call.Arguments)
 	if err != nil {
