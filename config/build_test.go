@@ -311,7 +311,7 @@ func TestBuildWorkspacePerPrincipal(t *testing.T) {
 	if _, err := write.Execute(t.Context(), tc("alice"), json.RawMessage(`{"path":"n.txt","content":"hi"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(ws, "alice", "n.txt")); err != nil || string(b) != "hi" {
+	if b, err := os.ReadFile(filepath.Join(ws, "u-alice", "n.txt")); err != nil || string(b) != "hi" {
 		t.Fatalf("alice's file: %q, %v", b, err)
 	}
 	if out, err := as.Get("a").Tool("read_file").Execute(t.Context(), tc("bob"), json.RawMessage(`{"path":"n.txt"}`)); err == nil {

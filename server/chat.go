@@ -165,7 +165,7 @@ func (s *Server) chatAnswers(ctx context.Context, id string, sess *store.Session
 				key = chat.ChildCallID(sid, pi.ToolCallID)
 			}
 			pending[key] = pendingCall{session: sid, info: pi}
-			if wantChildren && pi.Kind == string(store.PendingSubAgent) && validID(pi.ChildSessionID) {
+			if wantChildren && pi.Kind == string(store.PendingSubAgent) && s.isChild(ctx, pi.ChildSessionID, sid, sess.Principal) {
 				walk = append(walk, pi.ChildSessionID)
 			}
 		}
@@ -215,6 +215,17 @@ func (s *Server) chatAnswers(ctx context.Context, id string, sess *store.Session
 type pendingCall struct {
 	session string
 	info    helix.PendingInfo
+}
+
+// isChild reports whether session child is a sub-agent session of parent
+// with the same owner: a stored pending call is followed only to a session
+// that is really its child.
+func (s *Server) isChild(ctx context.Context, child, parent, principal string) bool {
+	if !validID(child) {
+		return false
+	}
+	c, err := s.rt.Store().GetSession(ctx, child)
+	return err == nil && c.ParentSessionID == parent && c.Principal == principal
 }
 
 // maxPendingSessions bounds the sessions a /chat request's answers are

@@ -99,7 +99,7 @@ type Server struct {
 	userRL  ratelimit.Allower
 	ipRL    ratelimit.Allower
 	// owned are the limiters the server made, closed by Shutdown.
-	owned []*ratelimit.Limiter
+	owned   []*ratelimit.Limiter
 	cors    map[string]bool
 	corsAny bool
 

@@ -57,11 +57,12 @@ func Files(dir string) (*FileTools, error) {
 
 // FilesPerPrincipal is [Files], except that each principal (the owner of
 // the session a call belongs to, [helix.CallInfo].Principal) works in a
-// directory of its own, created on first use: dir/NAME, where NAME is the
-// principal's id if it is 1 to 64 of [A-Za-z0-9._@-] (and not "." or
-// ".."), else "p-" and a hash of it; a session without a principal works
-// in dir/_anonymous. One principal's calls cannot reach another's files,
-// nor the workspace's own.
+// directory of its own, created on first use: dir/u-NAME, where NAME is
+// the principal's id if it is 1 to 64 of [a-z0-9._@-], else dir/p-HASH (a
+// SHA-256 of the id, in hex), and dir/anonymous for a session without a
+// principal. The three forms cannot meet, and no two ids share a
+// directory even on a case-insensitive file system. One principal's calls
+// cannot reach another's files, nor the workspace's own.
 func FilesPerPrincipal(dir string) (*FileTools, error) {
 	ft, err := Files(dir)
 	if err != nil {
@@ -79,15 +80,15 @@ func (ft *FileTools) PerPrincipal() bool { return ft.perPrincipal }
 // FilesPerPrincipal).
 func principalDir(p string) string {
 	if p == "" {
-		return "_anonymous"
+		return "anonymous"
 	}
-	ok := len(p) <= 64 && p != "." && p != ".."
-	for i := 0; ok && i < len(p); i++ {
+	plain := len(p) <= 64
+	for i := 0; plain && i < len(p); i++ {
 		c := p[i]
-		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-'
+		plain = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-'
 	}
-	if ok {
-		return p
+	if plain {
+		return "u-" + p
 	}
 	sum := sha256.Sum256([]byte(p))
 	return "p-" + hex.EncodeToString(sum[:16])

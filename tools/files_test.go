@@ -1,6 +1,8 @@
 package tools_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -263,7 +265,7 @@ func TestFilesPerPrincipal(t *testing.T) {
 	if _, err := as("alice", ft.WriteFile(), map[string]string{"path": "notes.txt", "content": "alice's"}); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(ws, "alice", "notes.txt")); err != nil || string(b) != "alice's" {
+	if b, err := os.ReadFile(filepath.Join(ws, "u-alice", "notes.txt")); err != nil || string(b) != "alice's" {
 		t.Fatalf("alice's file: %q, %v", b, err)
 	}
 	out, err := as("bob", ft.ListFiles(), map[string]string{})
@@ -281,12 +283,14 @@ func TestFilesPerPrincipal(t *testing.T) {
 	if _, err := as("bob", ft.WriteFile(), map[string]string{"path": "../alice/notes.txt", "content": "bob's"}); err == nil {
 		t.Error("bob wrote into alice's directory")
 	}
-	if b, _ := os.ReadFile(filepath.Join(ws, "alice", "notes.txt")); string(b) != "alice's" {
+	if b, _ := os.ReadFile(filepath.Join(ws, "u-alice", "notes.txt")); string(b) != "alice's" {
 		t.Errorf("alice's file is now %q", b)
 	}
 	// Principals that are not plain names get a hashed directory; none
 	// gets the workspace itself.
-	for _, p := range []string{"", "..", "a/b", "../alice", strings.Repeat("x", 65)} {
+	for _, p := range []string{"", "..", "a/b", "../alice", "Alice", "u-alice", "anonymous", strings.Repeat("x", 65),
+		// a plain name that is another id's hashed directory
+		"p-" + hashOf("auth0|carol")} {
 		if _, err := as(p, ft.WriteFile(), map[string]string{"path": "f.txt", "content": p}); err != nil {
 			t.Fatalf("principal %q: %v", p, err)
 		}
@@ -294,10 +298,26 @@ func TestFilesPerPrincipal(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ws, "f.txt")); err == nil {
 		t.Error("a principal wrote into the workspace itself")
 	}
-	if _, err := os.Stat(filepath.Join(ws, "alice", "f.txt")); err == nil {
+	if _, err := os.Stat(filepath.Join(ws, "u-alice", "f.txt")); err == nil {
 		t.Error(`principal "../alice" wrote into alice's directory`)
 	}
-	if _, err := os.Stat(filepath.Join(ws, "_anonymous", "f.txt")); err != nil {
+	if _, err := os.Stat(filepath.Join(ws, "anonymous", "f.txt")); err != nil {
 		t.Errorf("no principal: %v", err)
 	}
+	// An id that is hashed and a plain name equal to its hash, or ids that
+	// differ only in case, do not share a directory.
+	if _, err := as("auth0|carol", ft.WriteFile(), map[string]string{"path": "c.txt", "content": "carol's"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"p-" + hashOf("auth0|carol"), "AUTH0|CAROL"} {
+		if out, err := as(p, ft.ReadFile(), map[string]string{"path": "c.txt"}); err == nil {
+			t.Errorf("principal %q read carol's file: %s", p, out)
+		}
+	}
+}
+
+// hashOf is the directory hash FilesPerPrincipal gives id.
+func hashOf(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:16])
 }

@@ -16,6 +16,7 @@ import (
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
 	"github.com/helix-agents/helix-go/runtime/local"
+	"github.com/helix-agents/helix-go/server/redact"
 )
 
 // localPrincipal owns the sessions helix run creates: the principal of the
@@ -56,7 +57,8 @@ continues it later and "helix sessions" shows it.`)
 	if err := checkModelSpec(o.model); err != nil {
 		return err
 	}
-	log := newLogger(c.stderr, o.logLevel, "text", environmentSecrets(c.env, o.storeURL))
+	secrets := environmentSecrets(c.env, o.storeURL)
+	log := newLogger(c.stderr, o.logLevel, "text", secrets)
 
 	l, err := loadAgents(ctx, c, o.configPath, o.model)
 	if err != nil {
@@ -71,7 +73,8 @@ continues it later and "helix sessions" shows it.`)
 		return usageError{errors.New(missingKeyHint(err))}
 	}
 	// The store is opened only once the agent is known to exist.
-	rt, closeRT, err := openRuntime(ctx, l, o.storeURL, local.Options{Logger: log})
+	rt, closeRT, err := openRuntime(ctx, l, o.storeURL, local.Options{Logger: log,
+		ScrubToolError: redact.StringFunc(redact.Options{Secrets: secrets})})
 	if err != nil {
 		return err
 	}

@@ -338,13 +338,19 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 	}
 	if o.rateLimit > 0 {
 		// Processes sharing a Redis store share their limits there too.
+		// The limiters get a client of their own, whose calls end with
+		// their context.
 		if rs, ok := rt.Store().(*redisstore.Store); ok {
-			p := rs.KeyPrefix() + "ratelimit:"
-			user := ratelimit.NewRedis(rs.Client(), p, so.RateLimit, log)
-			ip := ratelimit.NewRedis(rs.Client(), p, so.IPRateLimit, log)
-			defer user.Close()
-			defer ip.Close()
-			so.RateLimiter, so.IPRateLimiter = user, ip
+			if c, ok := rs.Client().(*redis.Client); ok {
+				lc := redis.NewClient(ratelimit.ClientOptions(c.Options()))
+				defer lc.Close()
+				p := rs.KeyPrefix() + "ratelimit:"
+				user := ratelimit.NewRedis(lc, p, so.RateLimit, log)
+				ip := ratelimit.NewRedis(lc, p, so.IPRateLimit, log)
+				defer user.Close()
+				defer ip.Close()
+				so.RateLimiter, so.IPRateLimiter = user, ip
+			}
 		}
 	}
 	srv, err := server.New(so)

@@ -37,17 +37,41 @@ return {1, 0}
 `)
 
 // redisTimeout bounds one decision's round trip: a Redis server that
-// does not answer must not stall every request.
-const redisTimeout = 250 * time.Millisecond
+// does not answer must not stall every request. After a failure, Redis is
+// not asked again for redisPause.
+const (
+	redisTimeout = 250 * time.Millisecond
+	redisPause   = 5 * time.Second
+)
+
+// ClientOptions returns the options of a client for [NewRedis], from base
+// (typically those of the client a store uses, which are not changed): the
+// same server, database and credentials, but with every call bounded by
+// its context (go-redis otherwise waits for its socket timeouts, seconds,
+// whatever the context says), short dial, read and write timeouts, no
+// retries and a small pool.
+func ClientOptions(base *redis.Options) *redis.Options {
+	o := *base
+	o.ContextTimeoutEnabled = true
+	o.DialTimeout = redisTimeout
+	o.ReadTimeout = redisTimeout
+	o.WriteTimeout = redisTimeout
+	o.MaxRetries = -1
+	o.PoolSize = 16
+	o.MinIdleConns = 0
+	return &o
+}
 
 // Redis is an [Allower] whose buckets live in a Redis server, so that every
 // process using the same server and key prefix shares them: a principal
 // gets its rate once, not once per process behind the load balancer
 // (DESIGN §5). Each decision is one round trip running a script (GCRA,
 // equivalent to a token bucket of the same rate and burst). While Redis
-// cannot be reached, decisions fall back to an in-process [Limiter] of the
-// same options (availability over exactness), with a warning at most once
-// a minute.
+// cannot be reached or does not answer within 250 ms, decisions fall back
+// to an in-process [Limiter] of the same options (availability over
+// exactness) for the next 5 s, with a warning at most once a minute. The
+// client should be made with [ClientOptions], so that a hung server costs
+// a decision 250 ms and not the client's socket timeouts.
 type Redis struct {
 	client   redis.UniversalClient
 	prefix   string
@@ -56,6 +80,7 @@ type Redis struct {
 	local    *Limiter
 	log      *slog.Logger
 	warned   atomic.Int64 // unix nanoseconds of the last warning
+	pausedTo atomic.Int64 // unix nanoseconds until which Redis is not asked
 }
 
 // NewRedis returns a limiter keeping its buckets in client under prefix
@@ -79,10 +104,14 @@ func NewRedis(client redis.UniversalClient, prefix string, o Options, log *slog.
 
 // Allow implements [Allower].
 func (r *Redis) Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration) {
+	if time.Now().UnixNano() < r.pausedTo.Load() {
+		return r.local.Allow(ctx, key)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
 	defer cancel()
 	res, err := gcra.Run(ctx, r.client, []string{r.prefix + key}, r.interval, r.burst).Int64Slice()
 	if err != nil || len(res) != 2 {
+		r.pausedTo.Store(time.Now().Add(redisPause).UnixNano())
 		r.warn(err)
 		return r.local.Allow(ctx, key)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -132,5 +133,73 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "Redis cannot decide"); n != 1 {
 		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// TestRedisHung: a Redis server that accepts connections but never
+// answers costs a decision about 250 ms (not the client's socket
+// timeouts), the decision falls back to the process, and Redis is not
+// asked again for a while.
+func TestRedisHung(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var received atomic.Int64
+	var conns sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			conns.Go(func() {
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf) // read, never answer
+					received.Add(int64(n))
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+	}()
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		conns.Wait()
+	}()
+	c := redis.NewClient(ratelimit.ClientOptions(&redis.Options{Addr: ln.Addr().String(), Protocol: 2}))
+	defer c.Close()
+	l := ratelimit.NewRedis(c, "x:", ratelimit.Options{Rate: 0.01, Burst: 1}, slog.New(slog.DiscardHandler))
+	defer l.Close()
+	start := time.Now()
+	ok, _ := l.Allow(t.Context(), "k")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a decision against a hung server took %v", took)
+	}
+	if !ok {
+		t.Error("the fallback denied the first request")
+	}
+	sent := received.Load()
+	if sent == 0 {
+		t.Fatal("the limiter never asked the server")
+	}
+	if ok, _ := l.Allow(t.Context(), "k"); ok {
+		t.Error("the fallback granted more than the burst")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := received.Load(); n != sent {
+		t.Errorf("Redis was asked again right after failing (%d more bytes)", n-sent)
 	}
 }
