@@ -349,6 +349,15 @@ type FencedCreator interface {
 	CreateSessionFenced(ctx context.Context, s *Session) (fence uint64, err error)
 }
 
+// SoleUser is implemented by stores that can tell whether this process was
+// alone in using the store when it opened it (SQLite, by a lock file).
+// Sole true means that no other process can be running a session the
+// store says is running: a crash cut it off, and the runtime may re-drive
+// it (the local runtime's RecoverCrashed).
+type SoleUser interface {
+	Sole() bool
+}
+
 // SessionStarter is implemented by stores that can create a session and
 // commit its first run in one write. StartSession is CreateSessionFenced(s)
 // followed by Commit(c) and AppendChunks of chunks (the run's first, such

@@ -380,6 +380,12 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 	} else if len(ids) > 0 {
 		log.Info("resumed runs stopped by the last shutdown", "sessions", ids)
 	}
+	// Runs a crash cut off, when this process alone uses the store.
+	if ids, err := rt.RecoverCrashed(ctx); err != nil {
+		log.Error("re-driving runs a crash cut off", "error", err)
+	} else if len(ids) > 0 {
+		log.Warn("re-driving runs a crash cut off, from their last checkpoints", "sessions", ids)
+	}
 	served := make(chan error, 1)
 	if o.tlsCert != "" {
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,6 +70,10 @@ func startProcess(t *testing.T, dir string, args ...string) *helixProcess {
 	select {
 	case p.url = <-urls:
 		return p
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("helix serve exited (%v) before listening; stderr:\n%s", err, stderr.String())
+		return nil
 	case <-time.After(30 * time.Second):
 		t.Fatalf("helix serve is not listening; stderr:\n%s", stderr.String())
 		return nil
@@ -159,5 +164,142 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"resumed":true`) || !strings.Contains(string(b), `"delta":"resumed."`) || !strings.HasSuffix(string(b), "event: end\ndata: {\"status\":\"completed\"}\n\n") {
 		t.Fatalf("stream after the restart, from id %s:\n%s", lastID, b)
+	}
+}
+
+// TestCrashRecovery: a run whose helix serve was killed (SIGKILL: no
+// shutdown at all) is re-driven from its last checkpoint by the next helix
+// serve on the same SQLite file, which alone uses it; the client resuming
+// from the last id it saw gets the new run, then the end.
+func TestCrashRecovery(t *testing.T) {
+	dir := t.TempDir()
+	words := make([]string, 40)
+	for i := range words {
+		words[i] = fmt.Sprintf("w%d", i+1)
+	}
+	script := writeFile(t, filepath.Join(dir, "slow.json"),
+		fmt.Sprintf(`{"turns":[{"text":%q,"chunkDelayMs":30}]}`, strings.Join(words, " ")))
+	args := []string{"--store", "sqlite://" + filepath.Join(dir, "helix.db"), "--allow-unauthenticated", "--model", "scripted:" + script}
+	p := startProcess(t, dir, args...)
+	res, err := http.Post(p.url+"/start", "application/json", strings.NewReader(`{"agentType":"assistant","message":"go"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&started); err != nil || res.StatusCode != 200 {
+		t.Fatalf("start: %d %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	stream, err := http.Get(p.url + "/sse?sessionId=" + started.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(stream.Body)
+	var lastID, seen string
+	for !strings.Contains(seen, `"delta":" w3"`) {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream before the kill: %v\n%s", err, seen)
+		}
+		seen += line
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
+			lastID = id
+		}
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	stream.Body.Close()
+	<-p.done
+	p.done <- nil
+
+	q := startProcess(t, dir, args...)
+	// Without the recovery the stream would wait for ever.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", q.url+"/sse?sessionId="+started.SessionID, nil)
+	req.Header.Set("Last-Event-ID", lastID)
+	rest, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rest.Body.Close()
+	b, _ := io.ReadAll(rest.Body)
+	if !strings.Contains(string(b), `"resumed":true`) || !strings.Contains(string(b), `"delta":" w40"`) ||
+		!strings.HasSuffix(string(b), "event: end\ndata: {\"status\":\"completed\"}\n\n") {
+		t.Fatalf("stream after the crash, from id %s:\n%s", lastID, b)
+	}
+}
+
+// TestCrashRecoverySubAgent: a crash while a sub-agent streams: the next
+// process re-drives the parent, which re-drives the child from its own
+// last checkpoint; both end completed.
+func TestCrashRecoverySubAgent(t *testing.T) {
+	dir := t.TempDir()
+	words := make([]string, 40)
+	for i := range words {
+		words[i] = fmt.Sprintf("w%d", i+1)
+	}
+	script := writeFile(t, filepath.Join(dir, "script.json"), fmt.Sprintf(`{"agents":{
+		"lead":{"turns":[{"toolCalls":[{"id":"call_1","name":"helper","arguments":{"message":"help"}}]},{"text":"lead done"}]},
+		"helper":{"turns":[{"text":%q,"chunkDelayMs":30,"toolCalls":[{"name":"__finish__","arguments":{"answer":"ok"}}]}]}}}`, strings.Join(words, " ")))
+	cfg := writeFile(t, filepath.Join(dir, "helix.yaml"), "agents:\n  - name: lead\n    subAgents: [helper]\n  - name: helper\n    description: Helps\n"+
+		"    output: { type: object, properties: { answer: { type: string } }, required: [answer] }\n")
+	args := []string{"--store", "sqlite://" + filepath.Join(dir, "helix.db"), "--allow-unauthenticated", "--model", "scripted:" + script, "--config", cfg}
+	p := startProcess(t, dir, args...)
+	res, err := http.Post(p.url+"/start", "application/json", strings.NewReader(`{"agentType":"lead","message":"go"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&started); err != nil || res.StatusCode != 200 {
+		t.Fatalf("start: %d %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	stream, err := http.Get(p.url + "/sse?sessionId=" + started.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(stream.Body)
+	var seen string
+	for !strings.Contains(seen, `"delta":" w3"`) {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream before the kill: %v\n%s", err, seen)
+		}
+		seen += line
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	stream.Body.Close()
+	<-p.done
+	p.done <- nil
+
+	q := startProcess(t, dir, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	status := func(id string) string {
+		req, _ := http.NewRequestWithContext(ctx, "GET", q.url+"/status?sessionId="+id, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var st struct {
+			Status string `json:"status"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&st)
+		return st.Status
+	}
+	for status(started.SessionID) != "completed" || status(started.SessionID+".call_1") != "completed" {
+		if ctx.Err() != nil {
+			t.Fatalf("after the crash: lead %s, helper %s", status(started.SessionID), status(started.SessionID+".call_1"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -721,6 +721,44 @@ func (r *Runtime) ResumeShutdown(ctx context.Context) ([]string, error) {
 	}
 }
 
+// RecoverCrashed re-drives, from their last checkpoint (as Retry does),
+// the top-level sessions that the store says are running but that no
+// process runs: those a crash (a killed or failed process) cut off. It
+// acts only if the store vouches that no other process uses it
+// ([store.SoleUser]: SQLite opened by one process); otherwise it does
+// nothing, since another process may be running them. A session resumed
+// or started meanwhile is skipped. It returns the ids of the sessions
+// re-driven.
+func (r *Runtime) RecoverCrashed(ctx context.Context) ([]string, error) {
+	if su, ok := r.st.(store.SoleUser); !ok || !su.Sole() {
+		return nil, nil
+	}
+	var ids []string
+	for offset := 0; ; {
+		page, err := r.st.ListSessions(ctx, store.SessionQuery{Status: helix.StatusRunning, Offset: offset, Limit: 200})
+		if err != nil {
+			return ids, err
+		}
+		for _, sess := range page.Items {
+			if sess.ParentSessionID != "" || r.isActive(sess.ID) {
+				continue // a child is re-driven by its parent
+			}
+			if _, err := r.Retry(ctx, sess.ID); err != nil {
+				if errors.Is(err, helix.ErrAlreadyRunning) || errors.Is(err, helix.ErrNotResumable) || errors.Is(err, helix.ErrAgentNotFound) {
+					r.log.Warn("a run a crash cut off cannot be re-driven", "session", sess.ID, "error", err)
+					continue
+				}
+				return ids, fmt.Errorf("local: re-drive %s after a crash: %w", sess.ID, err)
+			}
+			ids = append(ids, sess.ID)
+		}
+		if !page.HasMore {
+			return ids, nil
+		}
+		offset += len(page.Items) // re-driven sessions are still running
+	}
+}
+
 // Wait blocks until the session has no run in this process or ctx is done.
 func (r *Runtime) Wait(ctx context.Context, sessionID string) error {
 	r.mu.Lock()

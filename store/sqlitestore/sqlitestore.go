@@ -75,6 +75,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,6 +283,10 @@ type Store struct {
 	// guarded by wmu.
 	sweepEvery, sweepAge time.Duration
 
+	// lock is the lock file held while the store is open (see Sole).
+	lock *os.File
+	sole bool
+
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -315,8 +320,20 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
+	// Every store of the file holds a lock on its lock file: the first
+	// one alone knows that the database's running sessions were left so
+	// by a process that is gone (Sole).
+	var lock *os.File
+	var sole bool
+	if inFile(path) {
+		var err error
+		if lock, sole, err = lockUse(path); err != nil {
+			return nil, fmt.Errorf("sqlitestore: open %s: lock file: %w", path, err)
+		}
+	}
 	w, err := sql.Open("sqlite", dsn(true))
 	if err != nil {
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	// Writes are serialized by wmu, on one connection, held (wc); a
@@ -327,11 +344,13 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite", dsn(false))
 	if err != nil {
 		w.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	// The read pool holds ReadConns; the poller one more, and one is left
@@ -341,16 +360,19 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 	s := &Store{o: o, w: w, r: r, hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1,
-		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge, scratch: newFlushScratch()}
+		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge, scratch: newFlushScratch(),
+		lock: lock, sole: sole}
 	if err := s.openWriter(ctx); err != nil {
 		r.Close()
 		w.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	if s.readers, err = newReadPool(ctx, r, o.ReadConns, s.done); err != nil {
 		_ = s.wc.close()
 		r.Close()
 		w.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	s.wg.Add(1)
@@ -412,8 +434,30 @@ func (s *Store) Close() error {
 		s.hub.Close(fmt.Errorf("sqlitestore: subscribe: %w", store.ErrClosed))
 		s.wg.Wait()
 		err = errors.Join(s.readers.close(), s.wc.close(), s.r.Close(), s.w.Close())
+		closeLock(s.lock)
 	})
 	return err
+}
+
+// Sole reports whether, when the store opened the database, no other
+// store (in any process) had it open: the processes using a database file
+// each hold a lock on the file beside it (PATH.lock), and the first one
+// finds no other. Then a session the database says is running was left
+// so by a process that is gone, a crash, and can be re-driven
+// ([store.SoleUser]). Always false for an in-memory database and where
+// file locks are not available.
+func (s *Store) Sole() bool { return s.sole }
+
+// inFile reports whether path names a database file (not an in-memory
+// database or a URI, which Open leaves to SQLite).
+func inFile(path string) bool {
+	return path != "" && !strings.HasPrefix(path, ":memory:") && !strings.HasPrefix(path, "file:")
+}
+
+func closeLock(f *os.File) {
+	if f != nil {
+		_ = f.Close()
+	}
 }
 
 // check returns ctx's error, unchanged, or an error wrapping ErrClosed.

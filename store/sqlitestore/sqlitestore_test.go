@@ -82,3 +82,42 @@ func BenchmarkStore(b *testing.B) {
 		return &harness{dir: t.TempDir(), noRetention: true}, nil
 	})
 }
+
+// TestSole: the first store to open a database file is its sole user; a
+// second one, while the first is open, is not; once every store has closed
+// it, the next is sole again.
+func TestSole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "helix.db")
+	open := func() *sqlitestore.Store {
+		st, err := sqlitestore.Open(t.Context(), path, sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a := open()
+	b := open()
+	if !a.Sole() || b.Sole() {
+		t.Errorf("first store sole %v, second %v; want true, false", a.Sole(), b.Sole())
+	}
+	a.Close()
+	c := open()
+	if c.Sole() {
+		t.Error("a store opened while another is open is sole")
+	}
+	b.Close()
+	c.Close()
+	d := open()
+	defer d.Close()
+	if !d.Sole() {
+		t.Error("a store opened after every other closed is not sole")
+	}
+	mem, err := sqlitestore.Open(t.Context(), ":memory:", sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	if mem.Sole() {
+		t.Error("an in-memory database is sole")
+	}
+}
