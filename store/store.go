@@ -349,13 +349,15 @@ type FencedCreator interface {
 	CreateSessionFenced(ctx context.Context, s *Session) (fence uint64, err error)
 }
 
-// SoleUser is implemented by stores that can tell whether this process was
-// alone in using the store when it opened it (SQLite, by a lock file).
-// Sole true means that no other process can be running a session the
-// store says is running: a crash cut it off, and the runtime may re-drive
-// it (the local runtime's RecoverCrashed).
-type SoleUser interface {
-	Sole() bool
+// ExclusiveLocker is implemented by stores that can tell whether this
+// process is the only one using the store (SQLite, by a lock file).
+// LockExclusive reports ok when no other process has the store open, and
+// then keeps any other from opening it until release is called. While it
+// holds, a session the store says is running but that this process does
+// not run was cut off by a crash, and no other process can start one: the
+// local runtime's RecoverCrashed re-drives such sessions.
+type ExclusiveLocker interface {
+	LockExclusive() (release func(), ok bool)
 }
 
 // SessionStarter is implemented by stores that can create a session and

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 package main
 
@@ -30,6 +30,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// streamClient bounds every stream a test reads: a stall fails the test
+// instead of hanging it.
+var streamClient = &http.Client{Timeout: 60 * time.Second}
+
 // helixProcess is helix serve running as a child process.
 type helixProcess struct {
 	cmd  *exec.Cmd
@@ -42,6 +46,8 @@ func startProcess(t *testing.T, dir string, args ...string) *helixProcess {
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HELIX_TEST_MAIN=1")
+	// A test binary that dies takes its helix serve with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +113,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatalf("start: %d %v", res.StatusCode, err)
 	}
 	res.Body.Close()
-	stream, err := http.Get(p.url + "/sse?sessionId=" + started.SessionID)
+	stream, err := streamClient.Get(p.url + "/sse?sessionId=" + started.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +159,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	q := startProcess(t, dir, args...)
 	req, _ := http.NewRequest("GET", q.url+"/sse?sessionId="+started.SessionID, nil)
 	req.Header.Set("Last-Event-ID", lastID)
-	rest, err := http.DefaultClient.Do(req)
+	rest, err := streamClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +198,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("start: %d %v", res.StatusCode, err)
 	}
 	res.Body.Close()
-	stream, err := http.Get(p.url + "/sse?sessionId=" + started.SessionID)
+	stream, err := streamClient.Get(p.url + "/sse?sessionId=" + started.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +227,7 @@ func TestCrashRecovery(t *testing.T) {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", q.url+"/sse?sessionId="+started.SessionID, nil)
 	req.Header.Set("Last-Event-ID", lastID)
-	rest, err := http.DefaultClient.Do(req)
+	rest, err := streamClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +266,7 @@ func TestCrashRecoverySubAgent(t *testing.T) {
 		t.Fatalf("start: %d %v", res.StatusCode, err)
 	}
 	res.Body.Close()
-	stream, err := http.Get(p.url + "/sse?sessionId=" + started.SessionID)
+	stream, err := streamClient.Get(p.url + "/sse?sessionId=" + started.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +290,7 @@ func TestCrashRecoverySubAgent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	status := func(id string) string {
-		req, _ := http.NewRequestWithContext(ctx, "GET", q.url+"/status?sessionId="+id, nil)
-		res, err := http.DefaultClient.Do(req)
+		res, err := streamClient.Get(q.url + "/status?sessionId=" + id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -721,42 +721,115 @@ func (r *Runtime) ResumeShutdown(ctx context.Context) ([]string, error) {
 	}
 }
 
-// RecoverCrashed re-drives, from their last checkpoint (as Retry does),
-// the top-level sessions that the store says are running but that no
-// process runs: those a crash (a killed or failed process) cut off. It
-// acts only if the store vouches that no other process uses it
-// ([store.SoleUser]: SQLite opened by one process); otherwise it does
-// nothing, since another process may be running them. A session resumed
-// or started meanwhile is skipped. It returns the ids of the sessions
-// re-driven.
+// ReasonCrash is the completion reason that [Runtime.RecoverCrashed]
+// records for a run a crash cut off.
+const ReasonCrash = "crash"
+
+// RecoverCrashed deals with the sessions the store says are running but
+// that no process runs: those a crash (a killed or failed process) cut off.
+// It acts only while the store vouches that no other process uses it
+// ([store.ExclusiveLocker]: SQLite opened by this process alone, which
+// others then wait for); otherwise another process may be running them,
+// and it does nothing. Each such session's run is ended as interrupted,
+// with completion reason [ReasonCrash] (a run_end on its stream), and
+// each top-level one is then resumed from its last checkpoint, on the
+// same stream, unless the run before the cut-off one was cut off too (a
+// session that brings the process down is not re-driven into a crash
+// loop: it stays interrupted, for a client to resume). A sub-agent's
+// session is resumed by its parent's run if it calls it again. Failures
+// are logged and skipped. It returns the ids of the sessions resumed.
 func (r *Runtime) RecoverCrashed(ctx context.Context) ([]string, error) {
-	if su, ok := r.st.(store.SoleUser); !ok || !su.Sole() {
+	el, ok := r.st.(store.ExclusiveLocker)
+	if !ok {
 		return nil, nil
 	}
-	var ids []string
+	release, ok := el.LockExclusive()
+	if !ok {
+		return nil, nil
+	}
+	defer release()
+	// Every cut-off session first (a page at a time, but acting on none
+	// before all are known: resumed ones leave the filter).
+	var cut []*store.Session
 	for offset := 0; ; {
 		page, err := r.st.ListSessions(ctx, store.SessionQuery{Status: helix.StatusRunning, Offset: offset, Limit: 200})
 		if err != nil {
-			return ids, err
+			return nil, err
 		}
 		for _, sess := range page.Items {
-			if sess.ParentSessionID != "" || r.isActive(sess.ID) {
-				continue // a child is re-driven by its parent
+			if !r.isActive(sess.ID) {
+				cut = append(cut, sess)
 			}
-			if _, err := r.Retry(ctx, sess.ID); err != nil {
-				if errors.Is(err, helix.ErrAlreadyRunning) || errors.Is(err, helix.ErrNotResumable) || errors.Is(err, helix.ErrAgentNotFound) {
-					r.log.Warn("a run a crash cut off cannot be re-driven", "session", sess.ID, "error", err)
-					continue
-				}
-				return ids, fmt.Errorf("local: re-drive %s after a crash: %w", sess.ID, err)
-			}
-			ids = append(ids, sess.ID)
 		}
 		if !page.HasMore {
-			return ids, nil
+			break
 		}
-		offset += len(page.Items) // re-driven sessions are still running
+		offset += len(page.Items)
 	}
+	var ids []string
+	for _, sess := range cut {
+		if err := r.endCutOff(ctx, sess); err != nil {
+			r.log.Error("ending a run a crash cut off", "session", sess.ID, "error", err)
+			continue
+		}
+		if sess.ParentSessionID != "" {
+			continue
+		}
+		if r.crashedBefore(ctx, sess.ID) {
+			r.log.Warn("a run a crash cut off follows another that was: it is left interrupted, not re-driven", "session", sess.ID)
+			continue
+		}
+		if _, err := r.Resume(ctx, sess.ID, ResumeOptions{}); err != nil {
+			r.log.Error("resuming a run a crash cut off", "session", sess.ID, "error", err)
+			continue
+		}
+		ids = append(ids, sess.ID)
+	}
+	return ids, nil
+}
+
+// endCutOff ends the current run of sess, which a crash cut off, as
+// interrupted (ReasonCrash): the session, its run record, a run_end on
+// its stream and the stream's status, under a new fencing token.
+func (r *Runtime) endCutOff(ctx context.Context, sess *store.Session) error {
+	fence, err := r.st.NextFence(ctx, sess.ID)
+	if err != nil {
+		return err
+	}
+	now := r.now()
+	sess.Status = helix.StatusInterrupted
+	sess.UpdatedAt = now
+	c := store.Commit{Session: sess, ExpectedVersion: sess.Version, Fence: fence}
+	end := helix.Chunk{Type: helix.ChunkRunEnd, SessionID: sess.ID, RunID: sess.CurrentRunID, AgentType: sess.AgentType,
+		Step: sess.StepCount, Timestamp: now.UnixMilli(), Status: helix.StatusInterrupted, CompletionReason: ReasonCrash}
+	if sess.CurrentRunID != "" {
+		run, err := r.st.GetRun(ctx, sess.ID, sess.CurrentRunID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if run != nil {
+			run.Status, run.CompletionReason, run.EndedAt = helix.StatusInterrupted, ReasonCrash, now
+			c.Run = run
+			u := run.Usage
+			end.Usage = &u
+		}
+	}
+	v, err := r.st.Commit(ctx, c)
+	if err != nil {
+		return err
+	}
+	sess.Version = v
+	if _, err := r.st.AppendChunks(ctx, sess.ID, fence, []helix.Chunk{end}); err != nil {
+		return err
+	}
+	return r.st.SetStreamStatus(ctx, sess.ID, fence, helix.StreamStatusFor(helix.StatusInterrupted))
+}
+
+// crashedBefore reports whether the run before the session's current one
+// was cut off by a crash too.
+func (r *Runtime) crashedBefore(ctx context.Context, id string) bool {
+	runs, err := r.st.ListRuns(ctx, id)
+	return err == nil && len(runs) >= 2 && runs[len(runs)-2].CompletionReason == ReasonCrash
 }
 
 // Wait blocks until the session has no run in this process or ctx is done.

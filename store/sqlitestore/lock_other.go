@@ -2,7 +2,14 @@
 
 package sqlitestore
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
-// lockUse cannot tell other processes apart here: the store is never sole.
-func lockUse(string) (*os.File, bool, error) { return nil, false, nil }
+// openLock cannot lock here: the store never locks exclusively.
+func openLock(string) (*os.File, error) { return nil, errors.New("no file locks on this system") }
+
+func tryExclusive(*os.File) bool { return false }
+
+func shareLock(*os.File) {}

@@ -7,20 +7,34 @@ import (
 	"syscall"
 )
 
-// lockUse takes a shared lock on the lock file beside the database at
-// path, held until the returned file is closed, and reports whether no
-// other process held one when it tried (an exclusive lock, taken without
-// waiting and then turned into the shared one).
-func lockUse(path string) (f *os.File, sole bool, err error) {
-	f, err = os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+// openLock opens (creating it if needed) the lock file at name and takes a
+// shared lock on it, held until the file is closed; it waits while another
+// process holds it exclusively (see Store.LockExclusive). A read-only
+// descriptor is enough for flock, so users that may only read the file
+// can lock it too.
+func openLock(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	fd := int(f.Fd())
-	sole = syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil
-	if err := syscall.Flock(fd, syscall.LOCK_SH); err != nil {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
 		f.Close()
-		return nil, false, err
+		return nil, err
 	}
-	return f, sole, nil
+	return f, nil
 }
+
+// tryExclusive turns f's shared lock into an exclusive one if no other
+// descriptor holds a lock on the file; otherwise it leaves f with its
+// shared lock (a failed conversion may have dropped it: it is taken
+// again).
+func tryExclusive(f *os.File) bool {
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		return true
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_SH)
+	return false
+}
+
+// shareLock turns f's exclusive lock back into a shared one.
+func shareLock(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_SH) }

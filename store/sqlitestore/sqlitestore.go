@@ -76,6 +76,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,9 +284,10 @@ type Store struct {
 	// guarded by wmu.
 	sweepEvery, sweepAge time.Duration
 
-	// lock is the lock file held while the store is open (see Sole).
-	lock *os.File
-	sole bool
+	// lock is the lock file held (shared) while the store is open; nil
+	// without one (see LockExclusive). lockMu serialises LockExclusive.
+	lock   *os.File
+	lockMu sync.Mutex
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
@@ -320,20 +322,8 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	// Every store of the file holds a lock on its lock file: the first
-	// one alone knows that the database's running sessions were left so
-	// by a process that is gone (Sole).
-	var lock *os.File
-	var sole bool
-	if inFile(path) {
-		var err error
-		if lock, sole, err = lockUse(path); err != nil {
-			return nil, fmt.Errorf("sqlitestore: open %s: lock file: %w", path, err)
-		}
-	}
 	w, err := sql.Open("sqlite", dsn(true))
 	if err != nil {
-		closeLock(lock)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	// Writes are serialized by wmu, on one connection, held (wc); a
@@ -344,8 +334,18 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
-		closeLock(lock)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	// Every store of the file holds a shared lock on the file beside it
+	// while open (see LockExclusive). Without one (a directory it may not
+	// write, a system without file locks) the store works, but never
+	// vouches that it is alone.
+	var lock *os.File
+	if name, ok := lockName(path); ok {
+		if lock, err = openLock(name); err != nil {
+			o.Logger.Warn("sqlitestore: no lock file; this store will never act as the database's only user", "path", name, "error", err)
+			lock = nil
+		}
 	}
 	r, err := sql.Open("sqlite", dsn(false))
 	if err != nil {
@@ -361,7 +361,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	s := &Store{o: o, w: w, r: r, hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1,
 		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge, scratch: newFlushScratch(),
-		lock: lock, sole: sole}
+		lock: lock}
 	if err := s.openWriter(ctx); err != nil {
 		r.Close()
 		w.Close()
@@ -439,19 +439,51 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Sole reports whether, when the store opened the database, no other
-// store (in any process) had it open: the processes using a database file
-// each hold a lock on the file beside it (PATH.lock), and the first one
-// finds no other. Then a session the database says is running was left
-// so by a process that is gone, a crash, and can be re-driven
-// ([store.SoleUser]). Always false for an in-memory database and where
-// file locks are not available.
-func (s *Store) Sole() bool { return s.sole }
+// LockExclusive reports whether no other store (in any process) has the
+// database open, and if so keeps it so until release is called: a store
+// opening it meanwhile waits in Open. The stores of a file each hold a
+// shared lock on the file beside it (PATH.lock) while open; this one turns
+// its lock exclusive if it can. With ok true, a session the database says
+// is running was left so by a process that is gone (a crash), and no other
+// process can start one until release ([store.ExclusiveLocker]). Always
+// false for an in-memory database, a URI path and where the lock file
+// could not be used.
+func (s *Store) LockExclusive() (release func(), ok bool) {
+	if s.lock == nil {
+		return nil, false
+	}
+	s.lockMu.Lock()
+	if !tryExclusive(s.lock) {
+		s.lockMu.Unlock()
+		return nil, false
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			shareLock(s.lock)
+			s.lockMu.Unlock()
+		})
+	}, true
+}
 
-// inFile reports whether path names a database file (not an in-memory
-// database or a URI, which Open leaves to SQLite).
-func inFile(path string) bool {
-	return path != "" && !strings.HasPrefix(path, ":memory:") && !strings.HasPrefix(path, "file:")
+// lockName is the lock file of the database file at path: the file SQLite
+// opens (Open passes path in a URI, so %-escapes are decoded), with
+// symbolic links resolved, and ".lock" appended; ok is false for an
+// in-memory database or a URI.
+func lockName(path string) (name string, ok bool) {
+	if path == "" || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
+		return "", false
+	}
+	if p, err := url.PathUnescape(path); err == nil {
+		path = p
+	}
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	if p, err := filepath.Abs(path); err == nil {
+		path = p
+	}
+	return path + ".lock", true
 }
 
 func closeLock(f *os.File) {

@@ -83,10 +83,10 @@ func BenchmarkStore(b *testing.B) {
 	})
 }
 
-// TestSole: the first store to open a database file is its sole user; a
-// second one, while the first is open, is not; once every store has closed
-// it, the next is sole again.
-func TestSole(t *testing.T) {
+// TestLockExclusive: a store locks its database exclusively only while
+// no other store has it open; while it holds the lock, another store's
+// Open waits; once released, both share it.
+func TestLockExclusive(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "helix.db")
 	open := func() *sqlitestore.Store {
 		st, err := sqlitestore.Open(t.Context(), path, sqlitestore.Options{})
@@ -97,27 +97,47 @@ func TestSole(t *testing.T) {
 	}
 	a := open()
 	b := open()
-	if !a.Sole() || b.Sole() {
-		t.Errorf("first store sole %v, second %v; want true, false", a.Sole(), b.Sole())
-	}
-	a.Close()
-	c := open()
-	if c.Sole() {
-		t.Error("a store opened while another is open is sole")
+	if _, ok := a.LockExclusive(); ok {
+		t.Fatal("locked exclusively while another store has the file open")
 	}
 	b.Close()
-	c.Close()
-	d := open()
-	defer d.Close()
-	if !d.Sole() {
-		t.Error("a store opened after every other closed is not sole")
+	release, ok := a.LockExclusive()
+	if !ok {
+		t.Fatal("not locked exclusively though alone")
 	}
+	opened := make(chan *sqlitestore.Store, 1)
+	go func() {
+		st, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{})
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- st
+	}()
+	select {
+	case c := <-opened:
+		if c != nil {
+			c.Close()
+		}
+		t.Fatal("another store opened the file during the exclusive lock")
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	release() // idempotent
+	c := <-opened
+	if c == nil {
+		t.FailNow()
+	}
+	defer c.Close()
+	if _, ok := c.LockExclusive(); ok {
+		t.Error("locked exclusively while the first store is open")
+	}
+	a.Close()
 	mem, err := sqlitestore.Open(t.Context(), ":memory:", sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mem.Close()
-	if mem.Sole() {
-		t.Error("an in-memory database is sole")
+	if _, ok := mem.LockExclusive(); ok {
+		t.Error("an in-memory database locked exclusively")
 	}
 }
