@@ -375,16 +375,17 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 	// Runs stopped by the previous process's graceful shutdown continue
 	// here, on their streams, before clients told to reconnect can read
 	// their interrupted run_end as the end.
-	if ids, err := rt.ResumeShutdown(ctx); err != nil {
-		log.Error("resuming runs stopped by the last shutdown", "error", err)
-	} else if len(ids) > 0 {
-		log.Info("resumed runs stopped by the last shutdown", "sessions", ids)
-	}
-	// Runs a crash cut off, when this process alone uses the store.
+	// Runs a crash cut off, when this process alone uses the store: first,
+	// so that a run resumed below finds its cut-off sub-agents ended.
 	if ids, err := rt.RecoverCrashed(ctx); err != nil {
 		log.Error("re-driving runs a crash cut off", "error", err)
 	} else if len(ids) > 0 {
 		log.Warn("re-driving runs a crash cut off, from their last checkpoints", "sessions", ids)
+	}
+	if ids, err := rt.ResumeShutdown(ctx); err != nil {
+		log.Error("resuming runs stopped by the last shutdown", "error", err)
+	} else if len(ids) > 0 {
+		log.Info("resumed runs stopped by the last shutdown", "sessions", ids)
 	}
 	served := make(chan error, 1)
 	if o.tlsCert != "" {

@@ -141,3 +141,44 @@ func TestRecoverCrashed(t *testing.T) {
 	}
 	st3.Close()
 }
+
+// TestRetryCutOffParent: Retry of a parent a crash cut off while its
+// sub-agent ran re-drives the child too (it is running, and no one runs
+// it), and both complete.
+func TestRetryCutOffParent(t *testing.T) {
+	c := newCrashRig(t)
+	type out struct {
+		Answer string `json:"answer"`
+	}
+	m := script(t, `{"agents":{
+		"lead":{"turns":[{"toolCalls":[{"id":"call_1","name":"worker","arguments":{"message":"work"}}]},{"text":"lead done"}]},
+		"worker":{"turns":[{"toolCalls":[{"name":"work","arguments":{}}]},{"toolCalls":[{"name":"__finish__","arguments":{"answer":"ok"}}]}]}}}`)
+	worker := agentWith(t, helix.AgentConfig{Name: "worker", Description: "works", Tools: c.agent.Tools(), Output: helix.OutputOf[out](), Model: m})
+	lead := agentWith(t, helix.AgentConfig{Name: "lead", Tools: []*helix.Tool{helix.SubAgentTool(worker)}, Model: m})
+	rt, st, _ := c.open()
+	rt.Agents().Register(lead)
+	if _, err := rt.Execute(t.Context(), lead, helix.Input{Message: "go"}, local.WithSessionID("s1")); err != nil {
+		t.Fatal(err)
+	}
+	c.crash(rt, st)
+
+	c.hang.Store(false)
+	rt2, st2, _ := c.open()
+	defer st2.Close()
+	rt2.Agents().Register(lead)
+	h, err := rt2.Retry(t.Context(), "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Result(t.Context())
+	if err != nil || res.Status != helix.StatusCompleted {
+		t.Fatalf("retried parent: %+v, %v", res, err)
+	}
+	child, err := st2.GetSession(t.Context(), "s1.call_1")
+	if err != nil || child.Status != helix.StatusCompleted {
+		t.Fatalf("child: %+v, %v", child, err)
+	}
+	if err := rt2.Close(t.Context()); err != nil {
+		t.Error(err)
+	}
+}

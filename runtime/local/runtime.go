@@ -735,7 +735,8 @@ const ReasonCrash = "crash"
 // each top-level one is then resumed from its last checkpoint, on the
 // same stream, unless the run before the cut-off one was cut off too (a
 // session that brings the process down is not re-driven into a crash
-// loop: it stays interrupted, for a client to resume). A sub-agent's
+// loop: it stays interrupted, for a client to resume), or an interrupt or
+// abort was asked for meanwhile. A sub-agent's
 // session is resumed by its parent's run if it calls it again. Failures
 // are logged and skipped. It returns the ids of the sessions resumed.
 func (r *Runtime) RecoverCrashed(ctx context.Context) ([]string, error) {
@@ -773,6 +774,11 @@ func (r *Runtime) RecoverCrashed(ctx context.Context) ([]string, error) {
 			continue
 		}
 		if sess.ParentSessionID != "" {
+			continue
+		}
+		if ctl, err := r.st.GetControl(ctx, sess.ID); err == nil && ctl != nil {
+			// An interrupt or abort was asked for while nothing ran it.
+			r.log.Warn("a run a crash cut off has a stop request pending: it is left interrupted", "session", sess.ID, "request", string(ctl.Kind))
 			continue
 		}
 		if r.crashedBefore(ctx, sess.ID) {

@@ -644,6 +644,10 @@ func (r *Runtime) runChild(parent *execution, child *helix.Agent, childID string
 		// reported as the child's outcome.
 		return nil, fmt.Errorf("local: sub-agent session %q exists but is not the child of session %q call %q",
 			childID, parent.sess.ID, call.ID)
+	case sess.Status == helix.StatusRunning && !r.isActive(childID):
+		// Cut off by a crash with its parent, which is being re-driven
+		// (Retry): so is the child, from its own last checkpoint.
+		spec.kind = startRetry
 	case sess.Status.Suspended() || sess.Status == helix.StatusInterrupted:
 		ready, err := r.ready(ctx, sess)
 		if err != nil {

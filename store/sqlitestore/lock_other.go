@@ -10,6 +10,6 @@ import (
 // openLock cannot lock here: the store never locks exclusively.
 func openLock(string) (*os.File, error) { return nil, errors.New("no file locks on this system") }
 
-func tryExclusive(*os.File) bool { return false }
+func tryExclusive(_, _ *os.File) bool { return false }
 
-func shareLock(*os.File) {}
+func shareLock(_, _ *os.File) {}

@@ -25,16 +25,27 @@ func openLock(name string) (*os.File, error) {
 }
 
 // tryExclusive turns f's shared lock into an exclusive one if no other
-// descriptor holds a lock on the file; otherwise it leaves f with its
-// shared lock (a failed conversion may have dropped it: it is taken
-// again).
-func tryExclusive(f *os.File) bool {
+// descriptor holds a lock on the file, holding gate (exclusively) while it
+// tries: a conversion is not atomic (a failed one drops the shared lock
+// for a moment, and the lock is taken again), so two stores converting at
+// once could each see the other's lock gone. Only the gate's holder
+// converts; a store that cannot take the gate does not try. On success
+// the gate stays locked until shareLock.
+func tryExclusive(f, gate *os.File) bool {
+	if syscall.Flock(int(gate.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return false
+	}
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 		return true
 	}
 	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_SH)
+	_ = syscall.Flock(int(gate.Fd()), syscall.LOCK_UN)
 	return false
 }
 
-// shareLock turns f's exclusive lock back into a shared one.
-func shareLock(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_SH) }
+// shareLock turns f's exclusive lock back into a shared one and unlocks
+// gate.
+func shareLock(f, gate *os.File) {
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_SH)
+	_ = syscall.Flock(int(gate.Fd()), syscall.LOCK_UN)
+}

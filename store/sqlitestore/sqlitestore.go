@@ -287,6 +287,7 @@ type Store struct {
 	// lock is the lock file held (shared) while the store is open; nil
 	// without one (see LockExclusive). lockMu serialises LockExclusive.
 	lock   *os.File
+	gate   *os.File // taken while converting the lock (see tryExclusive)
 	lockMu sync.Mutex
 
 	closed    atomic.Bool
@@ -340,17 +341,23 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	// while open (see LockExclusive). Without one (a directory it may not
 	// write, a system without file locks) the store works, but never
 	// vouches that it is alone.
-	var lock *os.File
+	var lock, gate *os.File
 	if name, ok := lockName(path); ok {
-		if lock, err = openLock(name); err != nil {
+		if lock, err = openLock(name); err == nil {
+			if gate, err = os.OpenFile(name+".gate", os.O_RDONLY|os.O_CREATE, 0o644); err != nil {
+				closeLock(lock)
+				lock = nil
+			}
+		}
+		if err != nil {
 			o.Logger.Warn("sqlitestore: no lock file; this store will never act as the database's only user", "path", name, "error", err)
-			lock = nil
 		}
 	}
 	r, err := sql.Open("sqlite", dsn(false))
 	if err != nil {
 		w.Close()
 		closeLock(lock)
+		closeLock(gate)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	// The read pool holds ReadConns; the poller one more, and one is left
@@ -361,11 +368,12 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	s := &Store{o: o, w: w, r: r, hub: tail.NewHub(), cache: tail.NewCache(0, 0), appq: make(chan *appendReq, 1024),
 		appenderDone: make(chan struct{}), done: make(chan struct{}), tails: map[string]appendState{}, dataVersion: -1,
 		owner: newOwnerID(), pend: map[string]*pendEntry{}, sweepEvery: sweepEvery, sweepAge: sweepAge, scratch: newFlushScratch(),
-		lock: lock}
+		lock: lock, gate: gate}
 	if err := s.openWriter(ctx); err != nil {
 		r.Close()
 		w.Close()
 		closeLock(lock)
+		closeLock(gate)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	if s.readers, err = newReadPool(ctx, r, o.ReadConns, s.done); err != nil {
@@ -373,6 +381,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		r.Close()
 		w.Close()
 		closeLock(lock)
+		closeLock(gate)
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	s.wg.Add(1)
@@ -435,6 +444,7 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 		err = errors.Join(s.readers.close(), s.wc.close(), s.r.Close(), s.w.Close())
 		closeLock(s.lock)
+		closeLock(s.gate)
 	})
 	return err
 }
@@ -453,14 +463,14 @@ func (s *Store) LockExclusive() (release func(), ok bool) {
 		return nil, false
 	}
 	s.lockMu.Lock()
-	if !tryExclusive(s.lock) {
+	if !tryExclusive(s.lock, s.gate) {
 		s.lockMu.Unlock()
 		return nil, false
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			shareLock(s.lock)
+			shareLock(s.lock, s.gate)
 			s.lockMu.Unlock()
 		})
 	}, true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,8 +98,23 @@ func TestLockExclusive(t *testing.T) {
 	}
 	a := open()
 	b := open()
-	if _, ok := a.LockExclusive(); ok {
-		t.Fatal("locked exclusively while another store has the file open")
+	// Both try at once, many times: a conversion that fails drops the
+	// shared lock for a moment, which must never let the other succeed.
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for _, st := range []*sqlitestore.Store{a, b} {
+		wg.Go(func() {
+			for range 2000 {
+				if release, ok := st.LockExclusive(); ok {
+					wins.Add(1)
+					release()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := wins.Load(); n != 0 {
+		t.Fatalf("locked exclusively %d times while two stores have the file open", n)
 	}
 	b.Close()
 	release, ok := a.LockExclusive()
