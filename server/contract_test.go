@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -689,5 +690,39 @@ func TestActiveStreamsGauge(t *testing.T) {
 			t.Fatalf("gauge still %s after the client left", gauge())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deadlineWriter is a ResponseWriter that records write deadlines.
+type deadlineWriter struct {
+	*httptest.ResponseRecorder
+	deadlines []time.Time
+}
+
+func (d *deadlineWriter) SetWriteDeadline(t time.Time) error {
+	d.deadlines = append(d.deadlines, t)
+	return nil
+}
+
+// TestResponseWriteDeadline: a response that is not a stream must be
+// written within responseWriteTimeout, so a client that stops reading
+// cannot hold it for ever.
+func TestResponseWriteDeadline(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	id := h.start(aliceKey, "echo")
+	h.wait(id)
+	for _, path := range []string{"/messages?sessionId=" + id + "&limit=1000", "/sessions", "/healthz"} {
+		w := &deadlineWriter{ResponseRecorder: httptest.NewRecorder()}
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer "+aliceKey)
+		start := time.Now()
+		h.srv.ServeHTTP(w, r)
+		if w.Code != 200 || len(w.deadlines) == 0 {
+			t.Errorf("GET %s: %d, deadlines %v", path, w.Code, w.deadlines)
+			continue
+		}
+		if d := w.deadlines[0].Sub(start); d < responseWriteTimeout-time.Second || d > responseWriteTimeout+time.Second {
+			t.Errorf("GET %s: write deadline in %v, want %v", path, d, responseWriteTimeout)
+		}
 	}
 }

@@ -32,7 +32,16 @@ type route struct {
 	public bool
 	// streamAuth routes also accept a stream token in ?token=.
 	streamAuth bool
+	// stream routes answer with a long-lived stream, whose writes have
+	// deadlines of their own; any other response must be written within
+	// responseWriteTimeout.
+	stream bool
 }
+
+// responseWriteTimeout bounds the writing of a response that is not a
+// stream: a client that stops reading a large answer (a page of 1,000
+// messages) cannot hold its connection and buffers for ever.
+const responseWriteTimeout = 30 * time.Second
 
 func (s *Server) routeTable() []route {
 	return []route{
@@ -43,14 +52,14 @@ func (s *Server) routeTable() []route {
 		{pattern: "POST /submit-tool-result", handle: (*Server).handleSubmit, session: true},
 		{pattern: "POST /retry", handle: (*Server).handleRetry, session: true},
 		{pattern: "POST /stream-token", handle: (*Server).handleStreamToken, session: true},
-		{pattern: "GET /sse", handle: (*Server).handleSSE, session: true, streamAuth: true},
-		{pattern: "GET /ws", handle: (*Server).handleWS, session: true, streamAuth: true},
+		{pattern: "GET /sse", handle: (*Server).handleSSE, session: true, streamAuth: true, stream: true},
+		{pattern: "GET /ws", handle: (*Server).handleWS, session: true, streamAuth: true, stream: true},
 		{pattern: "GET /status", handle: (*Server).handleStatus, session: true},
 		{pattern: "GET /messages", handle: (*Server).handleMessages, session: true},
 		{pattern: "GET /checkpoints", handle: (*Server).handleCheckpoints, session: true},
-		{pattern: "POST /chat", handle: (*Server).handleChat, session: true},
-		{pattern: "POST /chat/{sessionId}", handle: (*Server).handleChat, session: true},
-		{pattern: "GET /chat/{sessionId}/stream", handle: (*Server).handleChatStream, session: true},
+		{pattern: "POST /chat", handle: (*Server).handleChat, session: true, stream: true},
+		{pattern: "POST /chat/{sessionId}", handle: (*Server).handleChat, session: true, stream: true},
+		{pattern: "GET /chat/{sessionId}/stream", handle: (*Server).handleChatStream, session: true, stream: true},
 		{pattern: "GET /sessions", handle: (*Server).handleSessions},
 		{pattern: "GET /agents", handle: (*Server).handleAgents},
 		{pattern: "GET /metrics", handle: (*Server).handleMetrics},
@@ -170,6 +179,9 @@ func (s *Server) wrap(rt route) http.Handler {
 		// Handlers get the principal as an argument: the request is not
 		// copied to carry it in its context (a copy every open stream
 		// would hold).
+		if !rt.stream {
+			_ = http.NewResponseController(rec).SetWriteDeadline(time.Now().Add(responseWriteTimeout))
+		}
 		p, ok := s.admitRoute(rec, r, &rt)
 		if ok {
 			if err := rt.handle(s, rec, r, p); err != nil {
