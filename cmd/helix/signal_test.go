@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -86,64 +85,116 @@ func startProcess(t *testing.T, dir string, args ...string) *helixProcess {
 	}
 }
 
-// TestSIGTERMDrains: SIGTERM makes helix serve tell an open stream to
-// reconnect (SSE retry:, no end event) and exit with status 0; the next
-// helix serve on the same store resumes the run, and the client resuming
-// from the last id it saw gets the rest of the run, then its end.
-func TestSIGTERMDrains(t *testing.T) {
-	dir := t.TempDir()
-	words := make([]string, 60)
+// slowWords is n words, "w1 w2 …", for a scripted turn.
+func slowWords(n int) string {
+	words := make([]string, n)
 	for i := range words {
 		words[i] = fmt.Sprintf("w%d", i+1)
 	}
-	script := writeFile(t, filepath.Join(dir, "slow.json"),
-		// The resumed run asks again: the partial reply is history by then.
-		fmt.Sprintf(`{"turns":[{"text":%q,"chunkDelayMs":50},{"text":"resumed."}]}`, strings.Join(words, " ")))
-	args := []string{"--store", "sqlite://" + filepath.Join(dir, "helix.db"), "--allow-unauthenticated", "--model", "scripted:" + script}
-	p := startProcess(t, dir, args...)
+	return strings.Join(words, " ")
+}
 
-	res, err := http.Post(p.url+"/start", "application/json", strings.NewReader(`{"agentType":"assistant","message":"go"}`))
+// startRun starts a run of agent on p and returns its session id.
+func (p *helixProcess) startRun(t *testing.T, agent string) string {
+	t.Helper()
+	res, err := streamClient.Post(p.url+"/start", "application/json", strings.NewReader(`{"agentType":"`+agent+`","message":"go"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer res.Body.Close()
 	var started struct {
 		SessionID string `json:"sessionId"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&started); err != nil || res.StatusCode != 200 {
 		t.Fatalf("start: %d %v", res.StatusCode, err)
 	}
-	res.Body.Close()
-	stream, err := streamClient.Get(p.url + "/sse?sessionId=" + started.SessionID)
+	return started.SessionID
+}
+
+// sseReader reads an SSE stream line by line, keeping what it read and
+// the last event id.
+type sseReader struct {
+	rd     *bufio.Reader
+	seen   strings.Builder
+	lastID string
+}
+
+// openSSE opens the session's stream on p.
+func (p *helixProcess) openSSE(t *testing.T, id string) *sseReader {
+	t.Helper()
+	res, err := streamClient.Get(p.url + "/sse?sessionId=" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stream.Body.Close()
-	rd := bufio.NewReader(stream.Body)
-	var lastID string
-	var body strings.Builder
-	readLine := func() (string, error) {
-		line, err := rd.ReadString('\n')
-		body.WriteString(line)
-		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
-			lastID = id
-		}
-		return line, err
+	t.Cleanup(func() { res.Body.Close() })
+	return &sseReader{rd: bufio.NewReader(res.Body)}
+}
+
+// line reads one line.
+func (r *sseReader) line() error {
+	line, err := r.rd.ReadString('\n')
+	r.seen.WriteString(line)
+	if id, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
+		r.lastID = id
 	}
-	for !strings.Contains(body.String(), `"delta":" w3"`) {
-		if _, err := readLine(); err != nil {
-			t.Fatalf("stream before SIGTERM: %v\n%s", err, body.String())
+	return err
+}
+
+// until reads until what it read contains s.
+func (r *sseReader) until(t *testing.T, s string) {
+	t.Helper()
+	for !strings.Contains(r.seen.String(), s) {
+		if err := r.line(); err != nil {
+			t.Fatalf("stream ended before %s: %v\n%s", s, err, r.seen.String())
 		}
 	}
+}
+
+// resume reads the session's stream on p from the event after lastID to
+// its end.
+func (p *helixProcess) resume(t *testing.T, id, lastID string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.url+"/sse?sessionId="+id, nil)
+	req.Header.Set("Last-Event-ID", lastID)
+	res, err := streamClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+// kill kills p (SIGKILL) and waits for it.
+func (p *helixProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.done <- <-p.done // for the cleanup
+}
+
+// TestSIGTERMDrains: SIGTERM makes helix serve tell an open stream to
+// reconnect (SSE retry:, no end event) and exit with status 0; the next
+// helix serve on the same store resumes the run, and the client resuming
+// from the last id it saw gets the rest of the run, then its end.
+func TestSIGTERMDrains(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, filepath.Join(dir, "slow.json"),
+		// The resumed run asks again: the partial reply is history by then.
+		fmt.Sprintf(`{"turns":[{"text":%q,"chunkDelayMs":50},{"text":"resumed."}]}`, slowWords(60)))
+	args := []string{"--store", "sqlite://" + filepath.Join(dir, "helix.db"), "--allow-unauthenticated", "--model", "scripted:" + script}
+	p := startProcess(t, dir, args...)
+	id := p.startRun(t, "assistant")
+	stream := p.openSSE(t, id)
+	stream.until(t, `"delta":" w3"`)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := readLine(); err != nil {
-			break // the server closed the stream
-		}
+	for stream.line() == nil { // until the server closes the stream
 	}
-	if !strings.Contains(body.String(), "\nretry: ") || strings.Contains(body.String(), "event: end") {
-		t.Fatalf("stream at SIGTERM: want a retry hint and no end event:\n%s", body.String())
+	if seen := stream.seen.String(); !strings.Contains(seen, "\nretry: ") || strings.Contains(seen, "event: end") {
+		t.Fatalf("stream at SIGTERM: want a retry hint and no end event:\n%s", seen)
 	}
 	select {
 	case err := <-p.done:
@@ -157,19 +208,9 @@ func TestSIGTERMDrains(t *testing.T) {
 
 	// The next process resumes the run; the client resumes its stream.
 	q := startProcess(t, dir, args...)
-	req, _ := http.NewRequest("GET", q.url+"/sse?sessionId="+started.SessionID, nil)
-	req.Header.Set("Last-Event-ID", lastID)
-	rest, err := streamClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rest.Body.Close()
-	b, err := io.ReadAll(rest.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), `"resumed":true`) || !strings.Contains(string(b), `"delta":"resumed."`) || !strings.HasSuffix(string(b), "event: end\ndata: {\"status\":\"completed\"}\n\n") {
-		t.Fatalf("stream after the restart, from id %s:\n%s", lastID, b)
+	if b := q.resume(t, id, stream.lastID); !strings.Contains(b, `"resumed":true`) || !strings.Contains(b, `"delta":"resumed."`) ||
+		!strings.HasSuffix(b, "event: end\ndata: {\"status\":\"completed\"}\n\n") {
+		t.Fatalf("stream after the restart, from id %s:\n%s", stream.lastID, b)
 	}
 }
 
@@ -179,63 +220,20 @@ func TestSIGTERMDrains(t *testing.T) {
 // from the last id it saw gets the new run, then the end.
 func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
-	words := make([]string, 40)
-	for i := range words {
-		words[i] = fmt.Sprintf("w%d", i+1)
-	}
-	script := writeFile(t, filepath.Join(dir, "slow.json"),
-		fmt.Sprintf(`{"turns":[{"text":%q,"chunkDelayMs":30}]}`, strings.Join(words, " ")))
+	script := writeFile(t, filepath.Join(dir, "slow.json"), fmt.Sprintf(`{"turns":[{"text":%q,"chunkDelayMs":30}]}`, slowWords(40)))
 	args := []string{"--store", "sqlite://" + filepath.Join(dir, "helix.db"), "--allow-unauthenticated", "--model", "scripted:" + script}
 	p := startProcess(t, dir, args...)
-	res, err := http.Post(p.url+"/start", "application/json", strings.NewReader(`{"agentType":"assistant","message":"go"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var started struct {
-		SessionID string `json:"sessionId"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&started); err != nil || res.StatusCode != 200 {
-		t.Fatalf("start: %d %v", res.StatusCode, err)
-	}
-	res.Body.Close()
-	stream, err := streamClient.Get(p.url + "/sse?sessionId=" + started.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := bufio.NewReader(stream.Body)
-	var lastID, seen string
-	for !strings.Contains(seen, `"delta":" w3"`) {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stream before the kill: %v\n%s", err, seen)
-		}
-		seen += line
-		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
-			lastID = id
-		}
-	}
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	stream.Body.Close()
-	<-p.done
-	p.done <- nil
+	id := p.startRun(t, "assistant")
+	stream := p.openSSE(t, id)
+	stream.until(t, `"delta":" w3"`)
+	p.kill(t)
 
+	// Without the recovery the stream would wait for ever (streamClient's
+	// timeout ends it).
 	q := startProcess(t, dir, args...)
-	// Without the recovery the stream would wait for ever.
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", q.url+"/sse?sessionId="+started.SessionID, nil)
-	req.Header.Set("Last-Event-ID", lastID)
-	rest, err := streamClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rest.Body.Close()
-	b, _ := io.ReadAll(rest.Body)
-	if !strings.Contains(string(b), `"resumed":true`) || !strings.Contains(string(b), `"delta":" w40"`) ||
-		!strings.HasSuffix(string(b), "event: end\ndata: {\"status\":\"completed\"}\n\n") {
-		t.Fatalf("stream after the crash, from id %s:\n%s", lastID, b)
+	if b := q.resume(t, id, stream.lastID); !strings.Contains(b, `"resumed":true`) || !strings.Contains(b, `"delta":" w40"`) ||
+		!strings.HasSuffix(b, "event: end\ndata: {\"status\":\"completed\"}\n\n") {
+		t.Fatalf("stream after the crash, from id %s:\n%s", stream.lastID, b)
 	}
 }
 
@@ -244,51 +242,18 @@ func TestCrashRecovery(t *testing.T) {
 // last checkpoint; both end completed.
 func TestCrashRecoverySubAgent(t *testing.T) {
 	dir := t.TempDir()
-	words := make([]string, 40)
-	for i := range words {
-		words[i] = fmt.Sprintf("w%d", i+1)
-	}
 	script := writeFile(t, filepath.Join(dir, "script.json"), fmt.Sprintf(`{"agents":{
 		"lead":{"turns":[{"toolCalls":[{"id":"call_1","name":"helper","arguments":{"message":"help"}}]},{"text":"lead done"}]},
-		"helper":{"turns":[{"text":%q,"chunkDelayMs":30,"toolCalls":[{"name":"__finish__","arguments":{"answer":"ok"}}]}]}}}`, strings.Join(words, " ")))
+		"helper":{"turns":[{"text":%q,"chunkDelayMs":30,"toolCalls":[{"name":"__finish__","arguments":{"answer":"ok"}}]}]}}}`, slowWords(40)))
 	cfg := writeFile(t, filepath.Join(dir, "helix.yaml"), "agents:\n  - name: lead\n    subAgents: [helper]\n  - name: helper\n    description: Helps\n"+
 		"    output: { type: object, properties: { answer: { type: string } }, required: [answer] }\n")
 	args := []string{"--store", "sqlite://" + filepath.Join(dir, "helix.db"), "--allow-unauthenticated", "--model", "scripted:" + script, "--config", cfg}
 	p := startProcess(t, dir, args...)
-	res, err := http.Post(p.url+"/start", "application/json", strings.NewReader(`{"agentType":"lead","message":"go"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var started struct {
-		SessionID string `json:"sessionId"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&started); err != nil || res.StatusCode != 200 {
-		t.Fatalf("start: %d %v", res.StatusCode, err)
-	}
-	res.Body.Close()
-	stream, err := streamClient.Get(p.url + "/sse?sessionId=" + started.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := bufio.NewReader(stream.Body)
-	var seen string
-	for !strings.Contains(seen, `"delta":" w3"`) {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stream before the kill: %v\n%s", err, seen)
-		}
-		seen += line
-	}
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	stream.Body.Close()
-	<-p.done
-	p.done <- nil
+	id := p.startRun(t, "lead")
+	p.openSSE(t, id).until(t, `"delta":" w3"`)
+	p.kill(t)
 
 	q := startProcess(t, dir, args...)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
 	status := func(id string) string {
 		res, err := streamClient.Get(q.url + "/status?sessionId=" + id)
 		if err != nil {
@@ -301,9 +266,10 @@ func TestCrashRecoverySubAgent(t *testing.T) {
 		_ = json.NewDecoder(res.Body).Decode(&st)
 		return st.Status
 	}
-	for status(started.SessionID) != "completed" || status(started.SessionID+".call_1") != "completed" {
-		if ctx.Err() != nil {
-			t.Fatalf("after the crash: lead %s, helper %s", status(started.SessionID), status(started.SessionID+".call_1"))
+	deadline := time.Now().Add(30 * time.Second)
+	for status(id) != "completed" || status(id+".call_1") != "completed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the crash: lead %s, helper %s", status(id), status(id+".call_1"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
