@@ -736,9 +736,9 @@ const ReasonCrash = "crash"
 // same stream, unless the run before the cut-off one was cut off too (a
 // session that brings the process down is not re-driven into a crash
 // loop: it stays interrupted, for a client to resume), or an interrupt or
-// abort was asked for meanwhile. A sub-agent's
-// session is resumed by its parent's run if it calls it again. Failures
-// are logged and skipped. It returns the ids of the sessions resumed.
+// abort was asked for meanwhile. A sub-agent's session is resumed by its
+// parent's run if it calls it again. Failures are logged and skipped. It
+// returns the ids of the sessions resumed.
 func (r *Runtime) RecoverCrashed(ctx context.Context) ([]string, error) {
 	el, ok := r.st.(store.ExclusiveLocker)
 	if !ok {
@@ -820,15 +820,23 @@ func (r *Runtime) endCutOff(ctx context.Context, sess *store.Session) error {
 			end.Usage = &u
 		}
 	}
+	chunks, status := []helix.Chunk{end}, helix.StreamStatusFor(helix.StatusInterrupted)
+	if re, ok := r.st.(store.RunEnder); ok {
+		v, err := re.EndRun(ctx, c, chunks, status)
+		if err == nil {
+			sess.Version = v
+		}
+		return err
+	}
 	v, err := r.st.Commit(ctx, c)
 	if err != nil {
 		return err
 	}
 	sess.Version = v
-	if _, err := r.st.AppendChunks(ctx, sess.ID, fence, []helix.Chunk{end}); err != nil {
+	if _, err := r.st.AppendChunks(ctx, sess.ID, fence, chunks); err != nil {
 		return err
 	}
-	return r.st.SetStreamStatus(ctx, sess.ID, fence, helix.StreamStatusFor(helix.StatusInterrupted))
+	return r.st.SetStreamStatus(ctx, sess.ID, fence, status)
 }
 
 // crashedBefore reports whether the run before the session's current one
