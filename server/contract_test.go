@@ -726,3 +726,15 @@ func TestResponseWriteDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsPrincipals: with MetricsPrincipals set, only those principals
+// read /metrics; another gets the 404 of an unknown route.
+func TestMetricsPrincipals(t *testing.T) {
+	h := newHarness(t, harnessConfig{opts: func(o *Options) { o.MetricsPrincipals = []string{"alice"} }})
+	if r := h.do("GET", "/metrics", aliceKey, nil); r.status != 200 || !strings.Contains(r.body, "helix_runs_started_total") {
+		t.Errorf("alice: %d %.80s", r.status, r.body)
+	}
+	if r := h.do("GET", "/metrics", bobKey, nil); r.status != 404 || r.body != bodyNotFound {
+		t.Errorf("bob: %d %s", r.status, r.body)
+	}
+}

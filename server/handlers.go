@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -431,7 +432,10 @@ func (s *Server) handleCheckpoints(w http.ResponseWriter, r *http.Request, p aut
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if len(s.opts.MetricsPrincipals) > 0 && !slices.Contains(s.opts.MetricsPrincipals, p.ID) {
+		return fmt.Errorf("%w: metrics for principal %s", ErrNotFound, p.ID)
+	}
 	s.metrics.handler().ServeHTTP(w, r)
 	return nil
 }

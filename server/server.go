@@ -72,6 +72,11 @@ type Options struct {
 	// Metrics' Hooks to the runtime to count runs, steps, tokens and tool
 	// calls).
 	Metrics *Metrics
+	// MetricsPrincipals, if set, are the only principals that may read
+	// GET /metrics (process-wide figures: runs, tokens and tool calls of
+	// every principal); any other gets the same 404 as an unknown route.
+	// Default: every authenticated principal.
+	MetricsPrincipals []string
 	// Ready reports readiness for /readyz (default: the store answers).
 	Ready func(ctx context.Context) error
 	// DefaultAgent is the agent of chat requests that name none.

@@ -55,10 +55,11 @@ type serveOptions struct {
 	allowUnauthenticated bool
 	streamTokenSecret    string
 
-	corsOrigins    listFlag
-	trustedProxies listFlag
-	rateLimit      float64
-	maxBodyBytes   int64
+	corsOrigins       listFlag
+	metricsPrincipals listFlag
+	trustedProxies    listFlag
+	rateLimit         float64
+	maxBodyBytes      int64
 
 	logLevel, logFormat string
 
@@ -93,6 +94,7 @@ says which variable to set, and runs fail with that error until it is set.`)
 	f.String(&o.tlsKey, "tls-key", "HELIX_TLS_KEY", "", "private key `file` for --tls-cert (PEM)")
 	f.Bool(&o.allowUnauthenticated, "allow-unauthenticated", "HELIX_ALLOW_UNAUTHENTICATED", false, "serve without authentication (every request is principal \"anonymous\"; trusted machines only)")
 	f.String(&o.streamTokenSecret, "stream-token-secret", "HELIX_STREAM_TOKEN_SECRET", "", "`secret` (≥ 32 bytes) signing stream tokens; share it between processes (default: random per process)")
+	f.List(&o.metricsPrincipals, "metrics-principal", "HELIX_METRICS_PRINCIPALS", "`principal` that may read /metrics (repeatable or comma-separated; default: every authenticated one)")
 	f.List(&o.corsOrigins, "cors-origin", "HELIX_CORS_ORIGINS", "CORS allowed `origin` (repeatable or comma-separated; \"*\" for any; default none)")
 	f.List(&o.trustedProxies, "trusted-proxy", "HELIX_TRUSTED_PROXIES", "`CIDR` of a proxy whose X-Forwarded-For is trusted (repeatable or comma-separated)")
 	f.Float64(&o.rateLimit, "rate-limit", "HELIX_RATE_LIMIT", ratelimit.DefaultRate, "requests per `second` per principal, bursts of 3× (per client IP: at least the default); 0 disables rate limiting")
@@ -324,6 +326,7 @@ func serve(ctx context.Context, c *cli, o *serveOptions) error {
 		CORSOrigins:          o.corsOrigins.items(),
 		MaxBodyBytes:         o.maxBodyBytes,
 		Metrics:              metrics,
+		MetricsPrincipals:    o.metricsPrincipals.items(),
 		Logger:               log,
 		DefaultAgent:         defaultAgent,
 		Playground:           web.Handler(),
