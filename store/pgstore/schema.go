@@ -171,6 +171,7 @@ func isUndefined(err error) bool {
 // statements holds the SQL of every query, with the schema filled in.
 type statements struct {
 	createSession, getSession, commit                                          string
+	startSession, startCheck                                                   string
 	listSessions                                                               [8]string // by filter mask: principal 1, agent type 2, status 4
 	listMessages, getRun, listRuns                                             string
 	getCheckpoint, latestCheckpoint, listCheckpoints                           string
@@ -191,6 +192,21 @@ WITH s AS (
 	RETURNING id
 )
 INSERT INTO {s}.streams (session_id) SELECT id FROM s`)
+	// startSession creates the session and its stream with the first
+	// fencing token, 1; an existing id is a unique violation, which ends
+	// StartSession's transaction (nothing of it is written).
+	st.startSession = r.Replace(`
+WITH s AS (
+	INSERT INTO {s}.sessions (id, principal, agent_type, status, created_at, updated_at, version, record)
+	VALUES ($1, $2, $3, $4, $5, $6, 1, $7)
+	RETURNING id
+)
+INSERT INTO {s}.streams (session_id, fence) SELECT id, 1 FROM s`)
+	// startCheck fails (division by zero) unless the commit of the same
+	// transaction updated the session to version $2: a refused commit
+	// must undo the start with it.
+	st.startCheck = r.Replace(`
+SELECT 1 / (SELECT count(*) FROM {s}.sessions WHERE id = $1 AND version = $2::bigint)`)
 	st.getSession = r.Replace(`
 SELECT record, version, created_at, updated_at FROM {s}.sessions WHERE id = $1`)
 	// $1 id, $2 principal, $3 agent type, $4 status, $5 record,

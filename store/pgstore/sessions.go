@@ -93,6 +93,64 @@ func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, erro
 	return rec, nil
 }
 
+// commitArgs checks c and encodes it as the arguments of the commit
+// statement (see statements.commit).
+func commitArgs(op string, c store.Commit) ([]any, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("pgstore: commit: %w", err)
+	}
+	rec := c.Session
+	id := rec.ID
+	if !validText(id) {
+		return nil, notFound(op, id)
+	}
+	for _, f := range [...]struct{ what, v string }{
+		{"principal", rec.Principal}, {"agent type", rec.AgentType}, {"status", string(rec.Status)},
+	} {
+		if !validText(f.v) {
+			return nil, badText(op, f.what, f.v)
+		}
+	}
+
+	recData, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %s %q: encoding the session: %w", op, id, err)
+	}
+	msgs := make([][]byte, len(c.Messages))
+	for i := range c.Messages {
+		if msgs[i], err = json.Marshal(&c.Messages[i]); err != nil {
+			return nil, fmt.Errorf("pgstore: %s %q: encoding message %d: %w", op, id, i, err)
+		}
+	}
+	var runID, cpID *string
+	var runData, cpData []byte
+	if c.Run != nil {
+		if !validText(c.Run.ID) {
+			return nil, badText(op, "run id", c.Run.ID)
+		}
+		run := *c.Run
+		run.SessionID = id
+		if runData, err = json.Marshal(&run); err != nil {
+			return nil, fmt.Errorf("pgstore: %s %q: encoding run %q: %w", op, id, run.ID, err)
+		}
+		runID = &run.ID
+	}
+	if c.Checkpoint != nil {
+		if !validText(c.Checkpoint.ID) {
+			return nil, badText(op, "checkpoint id", c.Checkpoint.ID)
+		}
+		cp := *c.Checkpoint
+		cp.SessionID = id
+		if cpData, err = json.Marshal(&cp); err != nil {
+			return nil, fmt.Errorf("pgstore: %s %q: encoding checkpoint %q: %w", op, id, cp.ID, err)
+		}
+		cpID = &cp.ID
+	}
+	return []any{id, rec.Principal, rec.AgentType, string(rec.Status), recData,
+		c.ExpectedVersion, int64(c.Fence), rec.MessageCount, msgs, len(msgs),
+		runID, runData, cpID, cpData, c.ClearControl}, nil
+}
+
 // Commit writes c atomically, in one statement; see [store.Store.Commit].
 // The stored session keeps its original CreatedAt, and its UpdatedAt is
 // set to the commit time (the database's clock). A checkpoint whose ID is
@@ -104,56 +162,17 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	if err := c.Validate(); err != nil {
-		return 0, fmt.Errorf("pgstore: commit: %w", err)
-	}
-	rec := c.Session
-	id := rec.ID
-	if !validText(id) {
-		return 0, notFound(op, id)
-	}
-	for _, f := range [...]struct{ what, v string }{
-		{"principal", rec.Principal}, {"agent type", rec.AgentType}, {"status", string(rec.Status)},
-	} {
-		if !validText(f.v) {
-			return 0, badText(op, f.what, f.v)
-		}
-	}
-
-	recData, err := json.Marshal(rec)
+	args, err := commitArgs(op, c)
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: %s %q: encoding the session: %w", op, id, err)
+		return 0, err
 	}
-	msgs := make([][]byte, len(c.Messages))
-	for i := range c.Messages {
-		if msgs[i], err = json.Marshal(&c.Messages[i]); err != nil {
-			return 0, fmt.Errorf("pgstore: %s %q: encoding message %d: %w", op, id, i, err)
-		}
-	}
-	var runID, cpID *string
-	var runData, cpData []byte
-	if c.Run != nil {
-		if !validText(c.Run.ID) {
-			return 0, badText(op, "run id", c.Run.ID)
-		}
-		run := *c.Run
-		run.SessionID = id
-		if runData, err = json.Marshal(&run); err != nil {
-			return 0, fmt.Errorf("pgstore: %s %q: encoding run %q: %w", op, id, run.ID, err)
-		}
-		runID = &run.ID
-	}
+	id := c.Session.ID
+	rec := c.Session
+	var cpID *string
 	if c.Checkpoint != nil {
-		if !validText(c.Checkpoint.ID) {
-			return 0, badText(op, "checkpoint id", c.Checkpoint.ID)
-		}
-		cp := *c.Checkpoint
-		cp.SessionID = id
-		if cpData, err = json.Marshal(&cp); err != nil {
-			return 0, fmt.Errorf("pgstore: %s %q: encoding checkpoint %q: %w", op, id, cp.ID, err)
-		}
-		cpID = &cp.ID
+		cpID = &c.Checkpoint.ID
 	}
+	msgs := c.Messages
 
 	// A failed update is explained from the statement's snapshot, which
 	// may predate the change that failed it (a newer token or version
@@ -165,11 +184,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 			stored         int
 			newVersion     *int64
 		)
-		err := s.pool.QueryRow(ctx, s.sql.commit,
-			id, rec.Principal, rec.AgentType, string(rec.Status), recData,
-			c.ExpectedVersion, int64(c.Fence), rec.MessageCount, msgs, len(msgs),
-			runID, runData, cpID, cpData, c.ClearControl,
-		).Scan(&fence, &version, &stored, &newVersion)
+		err := s.pool.QueryRow(ctx, s.sql.commit, args...).Scan(&fence, &version, &stored, &newVersion)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, notFound(op, id)
 		}

@@ -132,26 +132,10 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 	}
 	r := reqPool.Get().(*appendReq)
 	r.ctx, r.id, r.fence, r.n = ctx, sessionID, fence, len(chunks)
-	r.buf, r.data = r.buf[:0], r.data[:0]
-	for i := range chunks {
-		// The stored JSON has no sequence: the row's key holds it.
-		c := &chunks[i]
-		seq := c.Sequence
-		c.Sequence = 0
-		start := len(r.buf)
-		var err error
-		r.buf, err = c.AppendJSON(r.buf)
-		c.Sequence = seq
-		if err == nil && !json.Valid(r.buf[start:]) {
-			// AppendJSON copies raw payloads (Data, Output…) as they are:
-			// a malformed one would make the stream unreadable.
-			err = errors.New("a raw JSON payload of the chunk is not valid JSON")
-		}
-		if err != nil {
-			reqPool.Put(r)
-			return 0, fmt.Errorf("pgstore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
-		}
-		r.data = append(r.data, r.buf[start:len(r.buf):len(r.buf)])
+	var err error
+	if r.buf, r.data, err = encodeChunks(op, sessionID, chunks, r.buf[:0], r.data[:0]); err != nil {
+		reqPool.Put(r)
+		return 0, err
 	}
 	select {
 	case s.appq <- r:
@@ -180,6 +164,30 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 		chunks[i].Sequence = first + int64(i)
 	}
 	return res.last, nil
+}
+
+// encodeChunks appends the stored form of chunks to buf, one slice of it
+// per chunk in data: their JSON wire form without the sequence (the row's
+// key holds it). A chunk whose raw payloads (Data, Output…) are not valid
+// JSON is refused: it would make the stream unreadable.
+func encodeChunks(op, id string, chunks []helix.Chunk, buf []byte, data [][]byte) ([]byte, [][]byte, error) {
+	for i := range chunks {
+		c := &chunks[i]
+		seq := c.Sequence
+		c.Sequence = 0
+		start := len(buf)
+		var err error
+		buf, err = c.AppendJSON(buf)
+		c.Sequence = seq
+		if err == nil && !json.Valid(buf[start:]) {
+			err = errors.New("a raw JSON payload of the chunk is not valid JSON")
+		}
+		if err != nil {
+			return buf, data, fmt.Errorf("pgstore: %s %q: encoding chunk %d: %w", op, id, i, err)
+		}
+		data = append(data, buf[start:len(buf):len(buf)])
+	}
+	return buf, data, nil
 }
 
 // streamHead returns the last sequence after checking the fence: the

@@ -1,0 +1,107 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/store"
+)
+
+var _ store.SessionStarter = (*Store)(nil)
+
+// StartSession creates the session s with its first fencing token, 1,
+// commits c (its first run) and appends chunks (the run's first), in one
+// round trip that PostgreSQL runs as one transaction
+// ([store.SessionStarter]): a pipeline of statements ended by one Sync,
+// which the server commits together or not at all. An existing session id
+// fails it with an error wrapping [store.ErrExists], a refused commit with
+// one wrapping [store.ErrConflict]; either way nothing is written. A
+// runtime starting a session waits for one round trip instead of four
+// (create, fence, commit, append).
+func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Commit, chunks []helix.Chunk) (int64, error) {
+	const op = "start session"
+	if err := s.check(ctx, op); err != nil {
+		return 0, err
+	}
+	created, err := store.PrepareNewSession(rec, time.Now())
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: %s: %w", op, err)
+	}
+	for _, f := range [...]struct{ what, v string }{
+		{"session id", created.ID}, {"principal", created.Principal}, {"agent type", created.AgentType}, {"status", string(created.Status)},
+	} {
+		if !validText(f.v) {
+			return 0, badText(op, f.what, f.v)
+		}
+	}
+	if c.Session == nil || c.Session.ID != created.ID || c.Fence != 1 || c.ExpectedVersion != 1 {
+		return 0, fmt.Errorf("pgstore: %s %q: the commit is not of the new session with fence 1 and version 1: %w", op, created.ID, store.ErrConflict)
+	}
+	createdData, err := json.Marshal(&created)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: %s %q: encoding the session: %w", op, created.ID, err)
+	}
+	args, err := commitArgs(op, c)
+	if err != nil {
+		return 0, err
+	}
+	_, data, err := encodeChunks(op, created.ID, chunks, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	id := created.ID
+	b := &pgx.Batch{}
+	b.Queue(s.sql.startSession, id, created.Principal, created.AgentType, string(created.Status), created.CreatedAt, created.UpdatedAt, createdData)
+	b.Queue(s.sql.commit, args...)
+	b.Queue(s.sql.startCheck, id, c.ExpectedVersion+1)
+	if len(chunks) > 0 {
+		b.Queue(s.sql.appendOne, id, int64(1), int64(len(chunks)), data, s.channel, notifyPayloads([]string{id})[0])
+	}
+	br := s.pool.SendBatch(ctx, b)
+	var last *int64
+	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if len(chunks) > 0 {
+			var one, fence, notified int64
+			if err := br.QueryRow().Scan(&one, &fence, &last, &notified); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		switch {
+		case errors.As(err, &pe) && pe.Code == "23505" && (pe.TableName == "sessions" || pe.TableName == "streams"):
+			return 0, fmt.Errorf("pgstore: %s %q: %w", op, id, store.ErrExists)
+		case errors.As(err, &pe) && pe.Code == "22012": // startCheck
+			return 0, fmt.Errorf("pgstore: %s %q: the first commit was refused: %w", op, id, store.ErrConflict)
+		}
+		return 0, s.fail(ctx, op, id, err)
+	}
+	if len(chunks) > 0 && (last == nil || *last != int64(len(chunks))) {
+		return 0, fmt.Errorf("pgstore: %s %q: the first chunks did not get sequences 1 to %d", op, id, len(chunks))
+	}
+	for i := range chunks {
+		chunks[i].Sequence = int64(i + 1)
+	}
+	return c.ExpectedVersion + 1, nil
+}
