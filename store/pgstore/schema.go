@@ -171,7 +171,7 @@ func isUndefined(err error) bool {
 // statements holds the SQL of every query, with the schema filled in.
 type statements struct {
 	createSession, getSession, commit                                          string
-	startSession, startCheck                                                   string
+	startSession, commitStrict, fenceAndVersion                                string
 	listSessions                                                               [8]string // by filter mask: principal 1, agent type 2, status 4
 	listMessages, getRun, listRuns                                             string
 	getCheckpoint, latestCheckpoint, listCheckpoints                           string
@@ -202,11 +202,8 @@ WITH s AS (
 	RETURNING id
 )
 INSERT INTO {s}.streams (session_id, fence) SELECT id, 1 FROM s`)
-	// startCheck fails (division by zero) unless the commit of the same
-	// transaction updated the session to version $2: a refused commit
-	// must undo the start with it.
-	st.startCheck = r.Replace(`
-SELECT 1 / (SELECT count(*) FROM {s}.sessions WHERE id = $1 AND version = $2::bigint)`)
+	st.fenceAndVersion = r.Replace(`
+SELECT t.fence, s.version FROM {s}.sessions s JOIN {s}.streams t ON t.session_id = s.id WHERE s.id = $1`)
 	st.getSession = r.Replace(`
 SELECT record, version, created_at, updated_at FROM {s}.sessions WHERE id = $1`)
 	// $1 id, $2 principal, $3 agent type, $4 status, $5 record,
@@ -251,6 +248,12 @@ WITH l AS (
 	FROM upd WHERE $13::text IS NOT NULL
 )
 SELECT l.fence, cur.version, cur.n_messages, (SELECT version FROM upd) FROM l, cur`)
+	// commitStrict is commit, failing (division by zero) when it does not
+	// update the session: a refused commit then aborts the rest of its
+	// pipeline (StartSession, EndRun), which PostgreSQL runs as one
+	// transaction.
+	st.commitStrict = strings.Replace(st.commit, "(SELECT version FROM upd) FROM l, cur",
+		"(SELECT version FROM upd), 1 / (SELECT count(*) FROM upd) FROM l, cur", 1)
 
 	for mask := range 8 {
 		var conds []string

@@ -111,7 +111,7 @@ func cases() []testCase {
 	var all []testCase
 	all = append(all, sessionCases()...)
 	all = append(all, commitCases()...)
-	all = append(all, startCases()...)
+	all = append(all, oneWriteCases()...)
 	all = append(all, streamCases()...)
 	all = append(all, subscribeCases()...)
 	all = append(all, listCases()...)

@@ -59,17 +59,13 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 	id := created.ID
 	b := &pgx.Batch{}
 	b.Queue(s.sql.startSession, id, created.Principal, created.AgentType, string(created.Status), created.CreatedAt, created.UpdatedAt, createdData)
-	b.Queue(s.sql.commit, args...)
-	b.Queue(s.sql.startCheck, id, c.ExpectedVersion+1)
+	b.Queue(s.sql.commitStrict, args...)
 	if len(chunks) > 0 {
 		b.Queue(s.sql.appendOne, id, int64(1), int64(len(chunks)), data, s.channel, notifyPayloads([]string{id})[0])
 	}
 	br := s.pool.SendBatch(ctx, b)
 	var last *int64
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
@@ -92,7 +88,7 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 		switch {
 		case errors.As(err, &pe) && pe.Code == "23505" && (pe.TableName == "sessions" || pe.TableName == "streams"):
 			return 0, fmt.Errorf("pgstore: %s %q: %w", op, id, store.ErrExists)
-		case errors.As(err, &pe) && pe.Code == "22012": // startCheck
+		case errors.As(err, &pe) && pe.Code == "22012": // commitStrict
 			return 0, fmt.Errorf("pgstore: %s %q: the first commit was refused: %w", op, id, store.ErrConflict)
 		}
 		return 0, s.fail(ctx, op, id, err)
@@ -104,4 +100,100 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 		chunks[i].Sequence = int64(i + 1)
 	}
 	return c.ExpectedVersion + 1, nil
+}
+
+var _ store.RunEnder = (*Store)(nil)
+
+// EndRun commits c, appends chunks (the run's run_end) with c.Fence and
+// sets the stream's status, in one round trip that PostgreSQL runs as one
+// transaction ([store.RunEnder]). A refused commit (a stale fence, a
+// conflict) writes nothing and is reported as Commit would report it. A
+// runtime ending a run waits for one round trip instead of three.
+func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk, status helix.StreamStatus) (int64, error) {
+	const op = "end run"
+	if err := s.check(ctx, op); err != nil {
+		return 0, err
+	}
+	if !store.ValidStreamStatus(status) {
+		return 0, fmt.Errorf("pgstore: %s: invalid stream status %q", op, status)
+	}
+	args, err := commitArgs(op, c)
+	if err != nil {
+		return 0, err
+	}
+	id := c.Session.ID
+	_, data, err := encodeChunks(op, id, chunks, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	payload := notifyPayloads([]string{id})[0]
+	b := &pgx.Batch{}
+	b.Queue(s.sql.commitStrict, args...)
+	if len(chunks) > 0 {
+		b.Queue(s.sql.appendOne, id, int64(c.Fence), int64(len(chunks)), data, s.channel, payload)
+	}
+	b.Queue(s.sql.setStreamStatus, id, int64(c.Fence), string(status), s.channel, payload)
+	br := s.pool.SendBatch(ctx, b)
+	var last *int64
+	err = func() error {
+		// No row: no such session (then nothing of the pipeline writes).
+		var fence, version, stored, one int64
+		var newVersion *int64
+		if err := br.QueryRow().Scan(&fence, &version, &stored, &newVersion, &one); err != nil {
+			return err
+		}
+		if len(chunks) > 0 {
+			var one, fence, notified int64
+			if err := br.QueryRow().Scan(&one, &fence, &last, &notified); err != nil {
+				return err
+			}
+		}
+		_, err := br.Exec()
+		return err
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, notFound(op, id)
+		}
+		if errors.As(err, &pe) && pe.Code == "22012" {
+			return 0, s.refused(ctx, op, c)
+		}
+		if errors.As(err, &pe) && pe.Code == "23505" && c.Checkpoint != nil && pe.TableName == "checkpoints" {
+			return 0, fmt.Errorf("pgstore: %s %q: checkpoint %q: %w", op, id, c.Checkpoint.ID, store.ErrExists)
+		}
+		return 0, s.fail(ctx, op, id, err)
+	}
+	if len(chunks) > 0 {
+		if last == nil {
+			return 0, fmt.Errorf("pgstore: %s %q: the run's last chunks got no sequences", op, id)
+		}
+		first := *last - int64(len(chunks)) + 1
+		for i := range chunks {
+			chunks[i].Sequence = first + int64(i)
+		}
+	}
+	s.hub.Notify(id)
+	return c.ExpectedVersion + 1, nil
+}
+
+// refused explains a commit that the one-write paths found refused, as
+// Commit does: an unknown session, a stale fence, or a conflict.
+func (s *Store) refused(ctx context.Context, op string, c store.Commit) error {
+	id := c.Session.ID
+	var fence, version int64
+	err := s.pool.QueryRow(ctx, s.sql.fenceAndVersion, id).Scan(&fence, &version)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return notFound(op, id)
+	case err != nil:
+		return s.fail(ctx, op, id, err)
+	case c.Fence != 0 && c.Fence < uint64(fence):
+		return staleFence(op, id, c.Fence, uint64(fence))
+	}
+	return fmt.Errorf("pgstore: %s %q: stored version %d, expected %d, or the message count differs: %w",
+		op, id, version, c.ExpectedVersion, store.ErrConflict)
 }

@@ -9,9 +9,12 @@ import (
 	"github.com/helix-agents/helix-go/store"
 )
 
-func startCases() []testCase {
+// oneWriteCases are the cases of the optional interfaces that write a
+// run's start or end in one write.
+func oneWriteCases() []testCase {
 	return []testCase{
 		{"StartSession", testStartSession},
+		{"EndRun", testEndRun},
 	}
 }
 
@@ -92,5 +95,68 @@ func testStartSession(t *testing.T, e *env) {
 	}
 	if _, err := e.st.GetSession(e.ctx, "s-3"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a StartSession whose commit was refused created the session: %v", err)
+	}
+}
+
+// testEndRun: a store.RunEnder commits the run's end, appends its last
+// chunks after those already appended, and sets the stream status, all
+// together; a refused commit (a stale fence, a conflict) writes nothing
+// and wraps the sentinel Commit would.
+func testEndRun(t *testing.T, e *env) {
+	re, ok := e.st.(store.RunEnder)
+	if !ok {
+		t.Skip("the store does not implement store.RunEnder")
+	}
+	e.newSession(t, "s-1")
+	s := e.get(t, "s-1")
+	fence, err := e.st.NextFence(e.ctx, "s-1")
+	must(t, err, "NextFence")
+	e.appendChunks(t, "s-1", helix.Chunk{Type: helix.ChunkRunStart}, helix.Chunk{Type: helix.ChunkStepEnd})
+	end := func(status helix.Status, version int64, f uint64) store.Commit {
+		c := *s
+		c.Status, c.CurrentRunID, c.MessageCount = status, "run-1", 1
+		return store.Commit{Session: &c, ExpectedVersion: version, Fence: f,
+			Run: &store.Run{ID: "run-1", Turn: 1, Status: status}, Messages: []llm.Message{llm.UserMessage("hi")}}
+	}
+	last := []helix.Chunk{{Type: helix.ChunkRunEnd, SessionID: "s-1", Status: helix.StatusCompleted}}
+	v, err := re.EndRun(e.ctx, end(helix.StatusCompleted, 1, fence), last, helix.StreamEnded)
+	if err != nil || v != 2 {
+		t.Fatalf("EndRun = %d, %v; want 2, nil", v, err)
+	}
+	if last[0].Sequence != 3 {
+		t.Errorf("run_end got sequence %d, want 3 (after the two appended before)", last[0].Sequence)
+	}
+	if info, err := e.st.StreamInfo(e.ctx, "s-1"); err != nil || info.Status != helix.StreamEnded || info.LastSequence != 3 {
+		t.Errorf("StreamInfo = %+v, %v; want ended at 3", info, err)
+	}
+	if got := e.get(t, "s-1"); got.Version != 2 || got.Status != helix.StatusCompleted || got.MessageCount != 1 {
+		t.Errorf("GetSession: version %d, status %s, messages %d; want 2, completed, 1", got.Version, got.Status, got.MessageCount)
+	}
+	if run, err := e.st.GetRun(e.ctx, "s-1", "run-1"); err != nil || run.Status != helix.StatusCompleted {
+		t.Errorf("GetRun = %+v, %v", run, err)
+	}
+	chunks, err := e.st.ReadChunks(e.ctx, "s-1", 0, 0)
+	if err != nil || len(chunks) != 3 || chunks[2].Type != helix.ChunkRunEnd {
+		t.Errorf("ReadChunks = %d chunks, %v; want the run_end third", len(chunks), err)
+	}
+
+	// Refused: nothing of the end is written.
+	newer, err := e.st.NextFence(e.ctx, "s-1")
+	must(t, err, "NextFence")
+	must(t, e.st.SetStreamStatus(e.ctx, "s-1", newer, helix.StreamActive), "SetStreamStatus")
+	before := e.snapshot(t, "s-1")
+	for name, tc := range map[string]struct {
+		c    store.Commit
+		want error
+	}{
+		"stale fence": {end(helix.StatusFailed, 2, fence), store.ErrStaleFence},
+		"conflict":    {end(helix.StatusFailed, 1, newer), store.ErrConflict},
+	} {
+		_, err := re.EndRun(e.ctx, tc.c, []helix.Chunk{{Type: helix.ChunkRunEnd, SessionID: "s-1", Status: helix.StatusFailed}}, helix.StreamFailed)
+		wantIs(t, err, tc.want, "EndRun with a %s", name)
+		e.unchanged(t, "s-1", before, "EndRun with a "+name)
+	}
+	if _, err := re.EndRun(e.ctx, end(helix.StatusFailed, 2, newer), nil, "bogus"); err == nil {
+		t.Error("EndRun with an invalid stream status succeeded")
 	}
 }
