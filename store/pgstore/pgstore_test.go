@@ -1118,3 +1118,48 @@ func TestExpireRacingCommit(t *testing.T) {
 		t.Fatalf("the session updated while the sweep waited: %v, want it kept", err)
 	}
 }
+
+// TestEndRunRacingCommit: an EndRun and a Commit of the same session at
+// once never deadlock: one wins, the other gets the sentinel Commit's
+// contract names. (With the streams row share-locked by both, EndRun's
+// later update of it deadlocked in about one round of six.)
+func TestEndRunRacingCommit(t *testing.T) {
+	st, _ := openFresh(t)
+	ctx := t.Context()
+	big := json.RawMessage(`"` + strings.Repeat("x", 200000) + `"`) // a commit slow enough to overlap
+	for round := range 60 {
+		id := fmt.Sprintf("race-%d", round)
+		if err := st.CreateSession(ctx, &store.Session{ID: id, AgentType: "a", Status: helix.StatusRunning}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := st.GetSession(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fence, err := st.NextFence(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := *s, *s
+		a.Status, a.State = helix.StatusCompleted, big
+		var endErr, commitErr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, endErr = st.EndRun(ctx, store.Commit{Session: &a, ExpectedVersion: a.Version, Fence: fence,
+				Checkpoint: &store.Checkpoint{ID: "cp", State: big}}, []helix.Chunk{{Type: helix.ChunkRunEnd}}, helix.StreamEnded)
+		})
+		wg.Go(func() {
+			time.Sleep(time.Duration(round%20) * 250 * time.Microsecond)
+			_, commitErr = st.Commit(ctx, store.Commit{Session: &b, ExpectedVersion: b.Version, Fence: fence})
+		})
+		wg.Wait()
+		for what, err := range map[string]error{"EndRun": endErr, "Commit": commitErr} {
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("round %d: %s: %v, want success or ErrConflict", round, what, err)
+			}
+		}
+		if (endErr == nil) == (commitErr == nil) {
+			t.Fatalf("round %d: EndRun %v, Commit %v: want exactly one to win", round, endErr, commitErr)
+		}
+	}
+}
