@@ -2,10 +2,8 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,23 +28,12 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 	if err := s.check(ctx, op); err != nil {
 		return 0, err
 	}
-	created, err := store.PrepareNewSession(rec, time.Now())
+	created, createdData, err := newSessionRow(op, rec)
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: %s: %w", op, err)
-	}
-	for _, f := range [...]struct{ what, v string }{
-		{"session id", created.ID}, {"principal", created.Principal}, {"agent type", created.AgentType}, {"status", string(created.Status)},
-	} {
-		if !validText(f.v) {
-			return 0, badText(op, f.what, f.v)
-		}
+		return 0, err
 	}
 	if c.Session == nil || c.Session.ID != created.ID || c.Fence != 1 || c.ExpectedVersion != 1 {
 		return 0, fmt.Errorf("pgstore: %s %q: the commit is not of the new session with fence 1 and version 1: %w", op, created.ID, store.ErrConflict)
-	}
-	createdData, err := json.Marshal(&created)
-	if err != nil {
-		return 0, fmt.Errorf("pgstore: %s %q: encoding the session: %w", op, created.ID, err)
 	}
 	args, err := commitArgs(op, c)
 	if err != nil {

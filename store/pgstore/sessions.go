@@ -27,20 +27,9 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 	if err := s.check(ctx, op); err != nil {
 		return err
 	}
-	c, err := store.PrepareNewSession(rec, time.Now())
+	c, data, err := newSessionRow(op, rec)
 	if err != nil {
-		return fmt.Errorf("pgstore: create session: %w", err)
-	}
-	for _, f := range [...]struct{ what, v string }{
-		{"session id", c.ID}, {"principal", c.Principal}, {"agent type", c.AgentType}, {"status", string(c.Status)},
-	} {
-		if !validText(f.v) {
-			return badText(op, f.what, f.v)
-		}
-	}
-	data, err := json.Marshal(&c)
-	if err != nil {
-		return fmt.Errorf("pgstore: %s %q: encoding the session: %w", op, rec.ID, err)
+		return err
 	}
 	tag, err := s.pool.Exec(ctx, s.sql.createSession, c.ID, c.Principal, c.AgentType, string(c.Status), c.CreatedAt, c.UpdatedAt, data)
 	if err != nil {
@@ -50,6 +39,27 @@ func (s *Store) CreateSession(ctx context.Context, rec *store.Session) error {
 		return fmt.Errorf("pgstore: %s %q: %w", op, rec.ID, store.ErrExists)
 	}
 	return nil
+}
+
+// newSessionRow prepares rec as a new session (store.PrepareNewSession),
+// checks the text its columns hold and encodes its record.
+func newSessionRow(op string, rec *store.Session) (store.Session, []byte, error) {
+	c, err := store.PrepareNewSession(rec, time.Now())
+	if err != nil {
+		return c, nil, fmt.Errorf("pgstore: %s: %w", op, err)
+	}
+	for _, f := range [...]struct{ what, v string }{
+		{"session id", c.ID}, {"principal", c.Principal}, {"agent type", c.AgentType}, {"status", string(c.Status)},
+	} {
+		if !validText(f.v) {
+			return c, nil, badText(op, f.what, f.v)
+		}
+	}
+	data, err := json.Marshal(&c)
+	if err != nil {
+		return c, nil, fmt.Errorf("pgstore: %s %q: encoding the session: %w", op, c.ID, err)
+	}
+	return c, data, nil
 }
 
 // decodeSession decodes a sessions row's record and overrides the fields
