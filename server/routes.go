@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -314,19 +313,31 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-func (r *recorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+// Flush flushes the response; see FlushError.
+func (r *recorder) Flush() { _ = r.FlushError() }
+
+// FlushError flushes the response through whatever the server was given:
+// the writer itself, or one a middleware's writer unwraps to (so a
+// wrapper that has only Unwrap does not leave SSE events buffered).
+func (r *recorder) FlushError() error {
+	switch f := r.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
 		f.Flush()
+		return nil
 	}
+	return http.NewResponseController(r.ResponseWriter).Flush()
 }
 
+// Hijack takes over the connection, through wrappers as FlushError does.
 func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := r.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("server: connection cannot be hijacked")
+	c, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: connection cannot be hijacked: %w", err)
 	}
 	r.status, r.wroteHeader = http.StatusSwitchingProtocols, true
-	return hj.Hijack()
+	return c, rw, nil
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -587,3 +587,57 @@ func TestSSEHeartbeat(t *testing.T) {
 		t.Fatalf("want a ping between the two words, then the end:\n%s", s)
 	}
 }
+
+// unwrapOnly is a middleware's response writer of the Go 1.20 kind: it
+// implements nothing but Unwrap, and relies on http.ResponseController.
+type unwrapOnly struct{ http.ResponseWriter }
+
+func (u unwrapOnly) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// TestSSEFlushThroughWrapper mounts the server behind such a middleware:
+// each event must still reach the client when it is written, not when the
+// stream ends.
+func TestSSEFlushThroughWrapper(t *testing.T) {
+	pauser := helix.MustNewAgent(helix.AgentConfig{Name: "pauser",
+		Model: scripted.Turns(scripted.Turn{Text: "before after", ChunkDelayMs: 2000})})
+	h := newHarness(t, harnessConfig{rtOpts: func(o *local.Options) { o.Agents.Register(pauser) }})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.srv.ServeHTTP(unwrapOnly{w}, r)
+	}))
+	defer ts.Close()
+	id := h.start(aliceKey, "pauser")
+	req, err := http.NewRequest("GET", ts.URL+"/sse?sessionId="+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+aliceKey)
+	res, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), `"delta":"before"`) {
+		n, err := res.Body.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("stream ended before the first word: %v\n%s", err, seen.String())
+		}
+	}
+	if got := h.status(aliceKey, id).Status; got != helix.StatusRunning {
+		t.Fatalf("the first word arrived with the session %s: events were held until the end", got)
+	}
+	// The WebSocket upgrade hijacks the connection through the wrapper too.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws?sessionId="+id,
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + aliceKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, data, err := c.Read(ctx); err != nil || !strings.Contains(string(data), `"type":"run_start"`) {
+		t.Fatalf("first WebSocket message: %s %v", data, err)
+	}
+}
