@@ -96,6 +96,11 @@ func serve(mode, addr, dir string, words int, delay time.Duration, cpuProfile st
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/mem", handleMem)
+	var diag *serverDiag
+	if os.Getenv("SERVERLOAD_STATS") != "" {
+		diag = &serverDiag{}
+		h = diag.wrap(h)
+	}
 	mux.Handle("/", h)
 
 	ln, err := net.Listen("tcp", addr)
@@ -134,6 +139,7 @@ func serve(mode, addr, dir string, words int, delay time.Duration, cpuProfile st
 		gs := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
 		metrics.Read(gs)
 		fmt.Fprintf(os.Stderr, "serverload: %s server: %d goroutines created\n", mode, gs[0].Value.Uint64())
+		diag.print(os.Stderr, mode)
 	}
 	_ = hs.Close()
 	cleanup()
