@@ -256,6 +256,7 @@ type follower struct {
 	waiter *Waiter        // the subscription's wake-ups
 	buf    []*helix.Chunk // what one read returned, being yielded
 	polled bool           // the last wait ended by the poll timer
+	live   bool           // a read has shown the stream active
 	// stopCtx deregisters the wake-up on ctx's end.
 	stopCtx func() bool
 	// ticked is set by the poll timer before it wakes the waiter; wakes
@@ -309,10 +310,18 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 		chunks, info.Status, cached = f.o.Cache.Read(f.buf[:0], f.id, f.next, f.batch)
 		f.buf = chunks
 		// The cache may keep chunks and say "keep waiting", but the end of
-		// a stream is decided on the backend's word: the cache knows only
-		// this process's writes. The backend is read for what the cache
-		// lacks, if anything (the usual end of a stream costs one read).
-		if cached && len(chunks) < f.batch && info.Status != helix.StreamActive {
+		// a stream first seen in the cache is decided on the backend's
+		// word: the cache knows only this process's writes, and may hold
+		// the end of an earlier run that another process has since
+		// followed with a new one. The backend is read for what the cache
+		// lacks, if anything. A subscription that has seen the stream
+		// active (f.live) takes the cache's word: its end was learnt from
+		// this process's own commit of it, made after that, and the
+		// subscription ends as of that commit (a stream another process
+		// starts again afterwards is a new run, followed by a new
+		// subscription, as it would be had the end been read a moment
+		// later). So the usual end of a live stream costs no read.
+		if cached && len(chunks) < f.batch && info.Status != helix.StreamActive && !f.live {
 			upto := f.next
 			if len(chunks) > 0 {
 				upto = chunks[len(chunks)-1].Sequence
@@ -343,6 +352,9 @@ func (f *follower) readAndYield(yield func(helix.Chunk, error) bool) (more, done
 		f.buf = chunks
 	}
 	f.polled = false
+	if err == nil && info.Status == helix.StreamActive {
+		f.live = true
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()

@@ -3,6 +3,7 @@ package tail
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ type fake struct {
 	chunks []helix.Chunk
 	status helix.StreamStatus
 	reads  int // ReadChunks calls
+	infos  int // StreamInfo calls
 }
 
 func (f *fake) ReadChunks(_ context.Context, _ string, after int64, limit int) ([]helix.Chunk, error) {
@@ -39,6 +41,7 @@ func (f *fake) ReadChunks(_ context.Context, _ string, after int64, limit int) (
 func (f *fake) StreamInfo(context.Context, string) (store.StreamInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.infos++
 	return store.StreamInfo{Status: f.status, LastSequence: int64(len(f.chunks))}, nil
 }
 
@@ -287,5 +290,39 @@ func TestFollowEndFromCache(t *testing.T) {
 				t.Fatalf("%d ReadChunks calls, want %d", f.reads, tt.wantReads)
 			}
 		})
+	}
+}
+
+// TestFollowLiveEndFromCache: a subscription that has seen the stream
+// active takes the end from the cache, which learnt it from this process's
+// commit: the usual end of a live stream reads nothing from the backend.
+// One whose first read finds the end in the cache still asks the backend
+// (TestFollowEndFromCache).
+func TestFollowLiveEndFromCache(t *testing.T) {
+	f := &fake{status: helix.StreamActive}
+	f.append(3)
+	c := NewCache(0, 0)
+	c.Init("s", helix.StreamActive, 0)
+	c.Append("s", slices.Clone(f.chunks))
+	hub := NewHub()
+	var got []int64
+	for ch, err := range Follow(t.Context(), f, hub, "s", 0, Options{Poll: -1, Cache: c}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ch.Sequence)
+		if ch.Sequence == 3 {
+			// The run ends in this process, after the subscription has
+			// read the stream active.
+			f.end()
+			c.SetStatus("s", helix.StreamEnded)
+			hub.Notify("s")
+		}
+	}
+	if !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("yielded %v, want 1..3", got)
+	}
+	if f.infos != 0 || f.reads != 0 {
+		t.Fatalf("%d StreamInfo and %d ReadChunks calls, want none", f.infos, f.reads)
 	}
 }
