@@ -17,6 +17,7 @@ import (
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/server/api"
 	"github.com/helix-agents/helix-go/server/auth"
+	"github.com/helix-agents/helix-go/store"
 )
 
 // ownershipCall says how to call a session-taking route for a session id.
@@ -736,5 +737,36 @@ func TestMetricsPrincipals(t *testing.T) {
 	}
 	if r := h.do("GET", "/metrics", bobKey, nil); r.status != 404 || r.body != bodyNotFound {
 		t.Errorf("bob: %d %s", r.status, r.body)
+	}
+}
+
+// TestStartExistingDottedSession: a top-level session whose id has a '.'
+// (made before new ids were refused one) can still be started again by
+// its owner; a new one cannot be made.
+func TestStartExistingDottedSession(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	ctx := t.Context()
+	now := time.Now()
+	if err := h.st.CreateSession(ctx, &store.Session{ID: "old.session", AgentType: "echo", Principal: "alice",
+		Status: helix.StatusCompleted, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"agentType":"echo","message":"again","sessionId":"old.session"}`
+	if r := h.do("POST", "/start", aliceKey, body); r.status != http.StatusOK {
+		t.Fatalf("owner restarting old.session: %d %s", r.status, r.body)
+	}
+	h.wait("old.session")
+	for _, c := range []struct {
+		key, id string
+		status  int
+		body    string
+	}{
+		{bobKey, "old.session", http.StatusNotFound, bodyNotFound}, // as for any session of another principal
+		{aliceKey, "new.session", http.StatusBadRequest, bodyBadRequest},
+	} {
+		b := `{"agentType":"echo","message":"x","sessionId":"` + c.id + `"}`
+		if r := h.do("POST", "/start", c.key, b); r.status != c.status || r.body != c.body {
+			t.Fatalf("%s: %d %s, want %d %s", c.id, r.status, r.body, c.status, c.body)
+		}
 	}
 }

@@ -139,7 +139,7 @@ func validateStart(req *api.StartRequest) error {
 		return badRequest("agentType is required (≤ %d bytes)", maxAgentLen)
 	case req.Message == "":
 		return badRequest("message is required")
-	case req.SessionID != "" && !newSessionIDOK(req.SessionID):
+	case req.SessionID != "" && !validID(req.SessionID):
 		return badRequest("bad sessionId (1–128 of A-Z a-z 0-9 _ : -)")
 	case len(req.Metadata) > maxMetadata:
 		return badRequest("more than %d metadata entries", maxMetadata)
@@ -175,6 +175,12 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, p auth.Principal,
 		sess, err := s.ownedSession(ctx, p, req.SessionID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			// A new session: the client may not name it as the runtime
+			// names sub-agents' sessions. (An existing top-level session
+			// of an older version may have a '.' in its id.)
+			if !newSessionIDOK(req.SessionID) {
+				return badRequest("bad sessionId for a new session (1–128 of A-Z a-z 0-9 _ : -)")
+			}
 		case err != nil:
 			return err
 		case sess.ParentSessionID != "":
