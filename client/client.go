@@ -226,5 +226,8 @@ func (c *Client) do(ctx context.Context, method, route string, q url.Values, in,
 		}
 		return opError(op, fmt.Errorf("decode response: %w", err))
 	}
+	// Read what follows the value (a newline, the end of a chunked body),
+	// so that the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	return nil
 }

@@ -181,18 +181,23 @@ func parseRetryAfter(v string, now func() time.Time) time.Duration {
 		if secs <= 0 {
 			return 0
 		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
+		if secs > int64(maxServerDelay/time.Second) {
+			secs = int64(maxServerDelay / time.Second)
 		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now()); d > 0 {
-			return d
+			return min(d, maxServerDelay)
 		}
 	}
 	return 0
 }
+
+// maxServerDelay bounds the waits a server may ask for (Retry-After, an
+// SSE retry field): a hint of years, from a misconfigured proxy or a
+// hostile server, would otherwise park a stream for good.
+const maxServerDelay = 24 * time.Hour
 
 // opError wraps a transport or decoding error of op.
 func opError(op string, err error) error {

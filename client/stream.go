@@ -130,6 +130,10 @@ func (s *Stream) Chunks(ctx context.Context) iter.Seq2[helix.Chunk, error] {
 func (s *Stream) delay(n int) time.Duration {
 	d := s.c.reconnectDelay
 	for i := 1; i < n && d < s.c.maxReconnectDelay; i++ {
+		if d > s.c.maxReconnectDelay/2 {
+			d = s.c.maxReconnectDelay // (doubling would overflow a cap near the maximum)
+			break
+		}
 		d *= 2
 	}
 	d = min(d, s.c.maxReconnectDelay)
@@ -208,7 +212,7 @@ func (s *Stream) connect(ctx context.Context, yield func(helix.Chunk, error) boo
 			return failed(err)
 		}
 		if ev.Retry > 0 {
-			s.retry = ev.Retry
+			s.retry = min(ev.Retry, maxServerDelay)
 		}
 		switch ev.Name {
 		case "chunk":
