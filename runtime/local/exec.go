@@ -157,18 +157,26 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		v       int64
 		started *helix.Chunk // run_start, if stored with the start
 	)
-	if spec.create != nil {
-		// The run's first chunk goes with the start: a client that
-		// subscribes once the start is answered finds it there.
-		c := helix.Chunk{Type: helix.ChunkRunStart, SessionID: sess.ID, RunID: run.ID, AgentType: agent.Name(),
-			Step: sess.StepCount, Timestamp: now.UnixMilli(), Message: spec.message, Resumed: spec.kind != startExecute}
-		first := [1]helix.Chunk{c}
+	// The run's first chunk goes with the start where the store can: a
+	// client that subscribes once the start is answered finds it there.
+	first := [1]helix.Chunk{{Type: helix.ChunkRunStart, SessionID: sess.ID, RunID: run.ID, AgentType: agent.Name(),
+		Step: sess.StepCount, Timestamp: now.UnixMilli(), Message: spec.message, Resumed: spec.kind != startExecute}}
+	ender, oneWrite := r.st.(store.RunEnder)
+	switch {
+	case spec.create != nil:
 		v, err = r.st.(store.SessionStarter).StartSession(ctx, spec.create, commit, first[:])
-		started = &c
+		started = &first[0]
 		if errors.Is(err, store.ErrExists) {
 			return nil, fmt.Errorf("local: session %q: %w", sess.ID, helix.ErrAlreadyRunning)
 		}
-	} else {
+	case !firstRun && oneWrite:
+		// A later run: the commit, its run_start and the stream made
+		// active again in one write, so that no subscriber finds the
+		// session running while its stream still shows the last run's
+		// end (it would end at once, with the status "running").
+		v, err = ender.EndRun(ctx, commit, first[:], helix.StreamActive)
+		started = &first[0]
+	default:
 		v, err = r.st.Commit(ctx, commit)
 	}
 	if err != nil {
@@ -178,7 +186,7 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		return nil, err
 	}
 	sess.Version = v
-	if !firstRun {
+	if !firstRun && started == nil {
 		if err := r.st.SetStreamStatus(ctx, sess.ID, fence, helix.StreamActive); err != nil {
 			return nil, err
 		}
@@ -273,7 +281,7 @@ func (e *execution) loop() *helix.Result {
 	} else if e.fwd != nil {
 		// Stored with the start; a parent's stream gets it now. (Child
 		// sessions are created apart from their first run today, so this
-		// is for a child started in one write.)
+		// is for a child's later run, started in one write.)
 		e.fwd(*e.started)
 	}
 	var err error

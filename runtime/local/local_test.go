@@ -530,3 +530,71 @@ func TestEndRunFails(t *testing.T) {
 		t.Errorf("StreamInfo = %+v, %v; want ended", info, err)
 	}
 }
+
+// activeWhenRunning is a SQLite store that checks, after every write that
+// may set a session running, that the session's stream is then active: a
+// subscriber that reads the session running must find a live stream, not
+// the last run's end.
+type activeWhenRunning struct {
+	*sqlitestore.Store
+	t *testing.T
+}
+
+func (s activeWhenRunning) check(ctx context.Context, id string) {
+	sess, err := s.GetSession(ctx, id)
+	if err != nil {
+		s.t.Error(err)
+		return
+	}
+	info, err := s.StreamInfo(ctx, id)
+	if err != nil {
+		s.t.Error(err)
+		return
+	}
+	if sess.Status == helix.StatusRunning && info.Status != helix.StreamActive {
+		s.t.Errorf("session %s is running (run %d) while its stream is %s", id, sess.RunCount, info.Status)
+	}
+}
+
+func (s activeWhenRunning) Commit(ctx context.Context, c store.Commit) (int64, error) {
+	v, err := s.Store.Commit(ctx, c)
+	if err == nil {
+		s.check(ctx, c.Session.ID)
+	}
+	return v, err
+}
+
+func (s activeWhenRunning) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk, st helix.StreamStatus) (int64, error) {
+	v, err := s.Store.EndRun(ctx, c, chunks, st)
+	if err == nil {
+		s.check(ctx, c.Session.ID)
+	}
+	return v, err
+}
+
+// TestLaterRunStartsInOneWrite: a session's second run is committed and
+// its stream made active again in one write, with its run_start.
+func TestLaterRunStartsInOneWrite(t *testing.T) {
+	sq, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "helix.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sq.Close() })
+	e := newEnv(t, func(o *local.Options) { o.Store = activeWhenRunning{sq, t} })
+	a := agentWith(t, helix.AgentConfig{Name: "chat", Model: script(t, `{"turns":[{"text":"Hello."},{"text":"Again."}]}`)})
+	wantStatus(t, e.execute(a, "Hi"), helix.StatusCompleted)
+	wantStatus(t, e.execute(a, "Once more"), helix.StatusCompleted)
+	chunks, err := sq.ReadChunks(t.Context(), "s1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts []int64
+	for _, c := range chunks {
+		if c.Type == helix.ChunkRunStart {
+			starts = append(starts, c.Sequence)
+		}
+	}
+	if len(starts) != 2 || chunks[len(chunks)-1].Type != helix.ChunkRunEnd {
+		t.Fatalf("run_start at %v, last chunk %s; want two runs, ended", starts, chunks[len(chunks)-1].Type)
+	}
+}

@@ -159,4 +159,22 @@ func testEndRun(t *testing.T, e *env) {
 	if _, err := re.EndRun(e.ctx, end(helix.StatusFailed, 2, newer), nil, "bogus"); err == nil {
 		t.Error("EndRun with an invalid stream status succeeded")
 	}
+
+	// The runtime starts a later run the same way: the commit, its
+	// run_start and the stream active again, in one write.
+	must(t, e.st.SetStreamStatus(e.ctx, "s-1", newer, helix.StreamEnded), "SetStreamStatus")
+	next := *e.get(t, "s-1")
+	next.Status, next.CurrentRunID, next.RunCount = helix.StatusRunning, "run-2", 2
+	first := []helix.Chunk{{Type: helix.ChunkRunStart, SessionID: "s-1"}}
+	v, err = re.EndRun(e.ctx, store.Commit{Session: &next, ExpectedVersion: 2, Fence: newer,
+		Run: &store.Run{ID: "run-2", Turn: 2, Status: helix.StatusRunning, StartSequence: 3}}, first, helix.StreamActive)
+	if err != nil || v != 3 || first[0].Sequence != 4 {
+		t.Fatalf("EndRun starting a run = %d, %v, run_start at %d; want 3, nil, 4", v, err, first[0].Sequence)
+	}
+	if info, err := e.st.StreamInfo(e.ctx, "s-1"); err != nil || info.Status != helix.StreamActive || info.LastSequence != 4 {
+		t.Errorf("StreamInfo = %+v, %v; want active at 4", info, err)
+	}
+	if got := e.get(t, "s-1"); got.Status != helix.StatusRunning || got.CurrentRunID != "run-2" {
+		t.Errorf("GetSession: status %s, run %q; want running, run-2", got.Status, got.CurrentRunID)
+	}
 }
