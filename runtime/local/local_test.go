@@ -536,8 +536,13 @@ func TestEndRunFails(t *testing.T) {
 // subscriber that reads the session running must find a live stream, not
 // the last run's end.
 type activeWhenRunning struct {
-	*sqlitestore.Store
+	runEnder
 	t *testing.T
+}
+
+type runEnder interface {
+	store.Store
+	store.RunEnder
 }
 
 func (s activeWhenRunning) check(ctx context.Context, id string) {
@@ -557,7 +562,7 @@ func (s activeWhenRunning) check(ctx context.Context, id string) {
 }
 
 func (s activeWhenRunning) Commit(ctx context.Context, c store.Commit) (int64, error) {
-	v, err := s.Store.Commit(ctx, c)
+	v, err := s.runEnder.Commit(ctx, c)
 	if err == nil {
 		s.check(ctx, c.Session.ID)
 	}
@@ -565,7 +570,7 @@ func (s activeWhenRunning) Commit(ctx context.Context, c store.Commit) (int64, e
 }
 
 func (s activeWhenRunning) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk, st helix.StreamStatus) (int64, error) {
-	v, err := s.Store.EndRun(ctx, c, chunks, st)
+	v, err := s.runEnder.EndRun(ctx, c, chunks, st)
 	if err == nil {
 		s.check(ctx, c.Session.ID)
 	}
@@ -580,11 +585,17 @@ func TestLaterRunStartsInOneWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sq.Close() })
-	e := newEnv(t, func(o *local.Options) { o.Store = activeWhenRunning{sq, t} })
+	for name, st := range map[string]runEnder{"sqlite": sq, "memory": memstore.New()} {
+		t.Run(name, func(t *testing.T) { testLaterRunStartsInOneWrite(t, st) })
+	}
+}
+
+func testLaterRunStartsInOneWrite(t *testing.T, st runEnder) {
+	e := newEnv(t, func(o *local.Options) { o.Store = activeWhenRunning{st, t} })
 	a := agentWith(t, helix.AgentConfig{Name: "chat", Model: script(t, `{"turns":[{"text":"Hello."},{"text":"Again."}]}`)})
 	wantStatus(t, e.execute(a, "Hi"), helix.StatusCompleted)
 	wantStatus(t, e.execute(a, "Once more"), helix.StatusCompleted)
-	chunks, err := sq.ReadChunks(t.Context(), "s1", 0, 0)
+	chunks, err := st.ReadChunks(t.Context(), "s1", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -219,18 +219,63 @@ func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, erro
 // with SessionID set to the committed session's ID.
 func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	const op = "commit"
-	if err := s.check(ctx, op); err != nil {
+	sess, w, err := s.prepareCommit(ctx, op, c)
+	if err != nil {
 		return 0, err
 	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return w.apply(sess)
+}
+
+// EndRun is Commit(c), AppendChunks(chunks) and SetStreamStatus(status)
+// under one hold of the session's lock ([store.RunEnder]): no reader sees
+// one without the others. The runtime also starts a later run this way
+// (status active).
+func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk, status helix.StreamStatus) (int64, error) {
+	const op = "end run"
+	sess, w, err := s.prepareCommit(ctx, op, c)
+	if err != nil {
+		return 0, err
+	}
+	if !store.ValidStreamStatus(status) {
+		return 0, fmt.Errorf("memstore: %s %q: invalid status %q", op, c.Session.ID, status)
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	v, err := w.apply(sess)
+	if err != nil {
+		return 0, err
+	}
+	sess.appendLocked(chunks)
+	sess.status = status
+	sess.wake()
+	return v, nil
+}
+
+// commitWrite is a validated commit, its records copied, ready to apply.
+type commitWrite struct {
+	op  string
+	c   store.Commit
+	rec *store.Session
+	run *store.Run
+	cp  *store.Checkpoint
+	now time.Time
+}
+
+// prepareCommit validates c and copies its records, outside the lock.
+func (s *Store) prepareCommit(ctx context.Context, op string, c store.Commit) (*session, *commitWrite, error) {
+	if err := s.check(ctx, op); err != nil {
+		return nil, nil, err
+	}
 	if err := c.Validate(); err != nil {
-		return 0, fmt.Errorf("memstore: commit: %w", err)
+		return nil, nil, fmt.Errorf("memstore: %s: %w", op, err)
 	}
 	id := c.Session.ID
 	sess, err := s.lookup(op, id)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	// Copy outside the lock.
 	rec := cloneSession(c.Session)
 	var run *store.Run
 	if c.Run != nil {
@@ -242,10 +287,13 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 		cp = cloneCheckpoint(c.Checkpoint)
 		cp.SessionID = id
 	}
-	now := time.Now()
+	return sess, &commitWrite{op: op, c: c, rec: rec, run: run, cp: cp, now: time.Now()}, nil
+}
 
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
+// apply checks w against the session and stores it; the caller holds
+// sess.mu. It returns the new version.
+func (w *commitWrite) apply(sess *session) (int64, error) {
+	op, c, rec, run, cp, now, id := w.op, w.c, w.rec, w.run, w.cp, w.now, w.c.Session.ID
 	if c.Fence != 0 && c.Fence < sess.fence {
 		return 0, staleFence(op, id, c.Fence, sess.fence)
 	}
@@ -520,6 +568,14 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 	if len(chunks) == 0 {
 		return sess.last, nil
 	}
+	sess.appendLocked(chunks)
+	sess.wake()
+	return sess.last, nil
+}
+
+// appendLocked appends chunks, setting their sequences; the caller holds
+// sess.mu and wakes the subscribers.
+func (sess *session) appendLocked(chunks []helix.Chunk) {
 	for i := range chunks {
 		sess.last++
 		chunks[i].Sequence = sess.last
@@ -536,8 +592,6 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 		sess.segs[n-1] = append(seg, rest[:k]...)
 		rest = rest[k:]
 	}
-	sess.wake()
-	return sess.last, nil
 }
 
 // appendAfter appends to dst up to limit stored chunks with sequence > after
