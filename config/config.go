@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -198,13 +199,15 @@ func yamlMessage(err error) string {
 	return strings.Join(msgs, "; ")
 }
 
+// fieldNames lists the YAML names of v's fields, read from the struct
+// itself so that the list an error shows cannot fall behind it.
 func fieldNames(v any) []string {
 	var names []string
-	switch v.(type) {
-	case File:
-		names = []string{"workspace", "agents"}
-	case AgentSpec:
-		names = []string{"name", "description", "systemPrompt", "model", "maxSteps", "tools", "approval", "subAgents", "output"}
+	for f := range reflect.TypeOf(v).Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && name != "" && name != "-" {
+			names = append(names, name)
+		}
 	}
 	return names
 }

@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "agents: [\n", "config: line 1: did not find expected node content"},
 		{"two documents", "agents:\n  - name: a\n---\nagents: []\n", "config: line 4: a second YAML document; the configuration must be a single document"},
 		{"unknown top field", "agents:\n  - name: a\nworkspce: ./w\n",
-			`config: line 3: unknown field "workspce" at the top level (known fields: workspace, agents)`},
+			`config: line 3: unknown field "workspce" at the top level (known fields: workspace, workspacePerPrincipal, agents)`},
 		{"unknown agent field", "agents:\n  - name: a\n    system_prompt: hi\n",
 			`config: line 3: unknown field "system_prompt" in an agent (known fields: name, description, systemPrompt, model, maxSteps, tools, approval, subAgents, output)`},
 		{"wrong type", "agents:\n  - name: a\n    maxSteps: many\n", "config: line 3: cannot unmarshal !!str `many` into int"},
