@@ -226,7 +226,16 @@ func (g *guard) permitted(ctx context.Context, network, address string) ([]netip
 			return nil, 0, fmt.Errorf("%w: host %q", ErrRefusedAddress, host)
 		}
 		if addrs, err = g.resolve(ctx, host); err != nil {
-			return nil, 0, err
+			// Not the resolver's error as is: it names the server's DNS
+			// server.
+			var dnsErr *net.DNSError
+			if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+				return nil, 0, fmt.Errorf("host %q not found", host)
+			}
+			if ctx.Err() != nil {
+				return nil, 0, ctx.Err()
+			}
+			return nil, 0, fmt.Errorf("cannot resolve host %q", host)
 		}
 	}
 	var ok []netip.Addr
@@ -286,11 +295,18 @@ func checkAddr(o FetchOptions, ip netip.Addr) error {
 	}
 	u := ip.WithZone("").Unmap()
 	for _, p := range o.Allow {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// An IPv4-mapped prefix allows those IPv4 addresses, which is
+			// how the dialer sees them.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		if p.Contains(u) || p.Contains(ip.WithZone("")) {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s is %s", ErrRefusedAddress, u, reason)
+	// The address itself is not told: the model asking would learn the
+	// internal network's layout, host by host.
+	return fmt.Errorf("%w: the host's address is %s", ErrRefusedAddress, reason)
 }
 
 func checkScheme(u *url.URL) error {

@@ -341,3 +341,35 @@ func FuzzURLGuard(f *testing.F) {
 		}
 	})
 }
+
+// TestRefusalTellsNoAddress: a refused host's error says why, but neither
+// the address it resolved to nor the server's DNS resolver, which would
+// let the model map the internal network.
+func TestRefusalTellsNoAddress(t *testing.T) {
+	n := &fakeNet{addrs: []netip.Addr{netip.MustParseAddr("10.9.8.7")}}
+	_, _, err := n.run(t, FetchOptions{}, "http://vault.corp.internal/")
+	if !errors.Is(err, ErrRefusedAddress) || strings.Contains(err.Error(), "10.9.8.7") {
+		t.Errorf("refusal = %v; want ErrRefusedAddress without the address", err)
+	}
+	g := &guard{resolve: func(context.Context, string) ([]netip.Addr, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: "nope.invalid", Server: "10.255.255.53:53", IsNotFound: true}
+	}, dial: n.dial}
+	if _, _, err := g.permitted(t.Context(), "tcp", "nope.invalid:80"); err == nil || strings.Contains(err.Error(), "10.255.255.53") {
+		t.Errorf("lookup failure = %v; want an error without the resolver's address", err)
+	}
+}
+
+// TestAllowMappedPrefix: an IPv4-mapped prefix in Allow allows the same
+// addresses at the resolve check and at the dial, which sees them as IPv4.
+func TestAllowMappedPrefix(t *testing.T) {
+	o := FetchOptions{Allow: []netip.Prefix{netip.MustParsePrefix("::ffff:10.1.2.0/120")}}
+	if err := checkAddr(o, netip.MustParseAddr("::ffff:10.1.2.3")); err != nil {
+		t.Errorf("resolve check: %v", err)
+	}
+	if err := checkDial(o, "tcp", "10.1.2.3:80"); err != nil {
+		t.Errorf("dial check: %v", err)
+	}
+	if err := checkDial(o, "tcp", "10.1.3.3:80"); err == nil {
+		t.Error("dial check allowed an address outside the prefix")
+	}
+}

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -34,8 +35,9 @@ func currentTime(now func() time.Time, approve bool) *helix.Tool {
 			if name == "" {
 				name = "UTC"
 			}
-			// "Local" would reveal (and depend on) the server's zone.
-			if name == "Local" {
+			// "Local" (and the zoneinfo file "localtime", a link to it)
+			// would reveal (and depend on) the server's zone.
+			if strings.EqualFold(name, "Local") || strings.EqualFold(name, "localtime") {
 				return TimeOutput{}, fmt.Errorf("unknown time zone %q: use an IANA name such as Europe/Paris", name)
 			}
 			loc, err := time.LoadLocation(name)

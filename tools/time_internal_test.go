@@ -26,7 +26,7 @@ func TestCurrentTime(t *testing.T) {
 			t.Errorf("current_time %s = %s, want %s", tt.args, got, tt.want)
 		}
 	}
-	for _, zone := range []string{"Mars/Olympus", "../../etc/passwd", "/etc/localtime", "Local"} {
+	for _, zone := range []string{"Mars/Olympus", "../../etc/passwd", "/etc/localtime", "Local", "localtime", "LOCAL"} {
 		args, _ := json.Marshal(TimeInput{Timezone: zone})
 		_, err := tool.Execute(t.Context(), nil, args)
 		if err == nil || !strings.Contains(err.Error(), "unknown time zone") {
