@@ -154,6 +154,11 @@ func TestBadInput(t *testing.T) {
 	panicky := helix.NewTool("boom", "panics", func(context.Context, *helix.ToolContext, struct{}) (string, error) {
 		panic("secret internal state")
 	})
+	// 200 KiB of NULs, each escaped to six bytes of JSON: over 1 MiB once
+	// encoded, though the string itself is small.
+	huge := helix.NewTool("huge", "returns a large result", func(context.Context, *helix.ToolContext, struct{}) (string, error) {
+		return strings.Repeat("\x00", 200<<10), nil
+	})
 	cases := []struct {
 		name      string
 		script    string
@@ -172,6 +177,8 @@ func TestBadInput(t *testing.T) {
 			status: helix.StatusCompleted, toolError: `unknown tool "rm_rf"`},
 		{name: "tool_panic", script: `{"turns":[{"toolCalls":[{"name":"boom","arguments":{}}]},{"text":"sorry"}]}`,
 			status: helix.StatusCompleted, toolError: "the tool failed unexpectedly"},
+		{name: "result_too_large", script: `{"turns":[{"toolCalls":[{"name":"huge","arguments":{}}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: "larger than 1048576 bytes"},
 		{name: "retryable_model_error_retried", script: `{"turns":[{"error":{"status":429,"message":"slow down"}},{"error":{"status":503,"message":"busy"}},{"text":"fine"}]}`,
 			retry: fastRetry, status: helix.StatusCompleted},
 		{name: "non_retryable_model_error", script: `{"turns":[{"error":{"status":401,"message":"bad key sk-live-123"}},{"text":"never"}]}`,
@@ -186,7 +193,7 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			cfg := helix.AgentConfig{Name: "bad", Tools: []*helix.Tool{addTool, panicky}, Retry: tc.retry, Model: script(t, tc.script)}
+			cfg := helix.AgentConfig{Name: "bad", Tools: []*helix.Tool{addTool, panicky, huge}, Retry: tc.retry, Model: script(t, tc.script)}
 			if tc.name == "invalid_finish_output" {
 				cfg.Output = helix.OutputOf[Answer]()
 			}
@@ -195,7 +202,10 @@ func TestBadInput(t *testing.T) {
 			if tc.toolError != "" {
 				ends := e.chunksOf("s1", helix.ChunkToolEnd)
 				if len(ends) == 0 || ends[0].Success || !strings.Contains(ends[0].ToolError, tc.toolError) {
-					t.Errorf("tool_end = %+v, want a failed call mentioning %q", ends, tc.toolError)
+					for _, c := range ends {
+						t.Logf("tool_end: success %v, error %q, result %d bytes", c.Success, c.ToolError, len(c.Result))
+					}
+					t.Errorf("%d tool_end chunks, want a failed call mentioning %q", len(ends), tc.toolError)
 				}
 				if strings.Contains(ends[0].ToolError, "secret internal state") {
 					t.Errorf("tool_end leaks the panic value: %q", ends[0].ToolError)

@@ -534,6 +534,11 @@ func (e *execution) execTool(j *job, send func(helix.Chunk)) {
 			msg = "the tool failed unexpectedly"
 		}
 		j.result, j.errText = errorResult(call, msg), msg
+	} else if len(out) > helix.MaxToolResultSize {
+		// The limit a client tool's result has: a server tool's result is
+		// stored, streamed and sent to the model just the same.
+		msg := fmt.Sprintf("the tool's result is %d bytes, larger than %d bytes", len(out), helix.MaxToolResultSize)
+		j.result, j.errText = errorResult(call, msg), msg
 	} else {
 		j.result = llm.ToolResult{ToolCallID: call.ID, ToolName: call.Name, Output: out}
 		if j.tool.IsFinish() {
