@@ -10,6 +10,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/helix-agents/helix-go/runtime/local"
 	"github.com/helix-agents/helix-go/store"
 	"github.com/helix-agents/helix-go/store/memstore"
+	"github.com/helix-agents/helix-go/store/redisstore"
 	"github.com/helix-agents/helix-go/store/sqlitestore"
 )
 
@@ -585,9 +587,37 @@ func TestLaterRunStartsInOneWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sq.Close() })
-	for name, st := range map[string]runEnder{"sqlite": sq, "memory": memstore.New()} {
+	stores := map[string]runEnder{"sqlite": sq, "memory": memstore.New()}
+	if rs := redisStore(t); rs != nil {
+		stores["redis"] = rs
+	}
+	for name, st := range stores {
 		t.Run(name, func(t *testing.T) { testLaterRunStartsInOneWrite(t, st) })
 	}
+}
+
+// redisStore opens a Redis store under a fresh key prefix (its keys
+// expire within the hour) if HELIX_TEST_REDIS_URL names a server, or
+// returns nil. HELIX_REQUIRE_BACKENDS makes a missing URL fail the test.
+func redisStore(t *testing.T) *redisstore.Store {
+	u := os.Getenv("HELIX_TEST_REDIS_URL")
+	if u == "" {
+		if os.Getenv("HELIX_REQUIRE_BACKENDS") != "" {
+			t.Fatal("HELIX_REQUIRE_BACKENDS is set but HELIX_TEST_REDIS_URL is not")
+		}
+		return nil
+	}
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	prefix := fmt.Sprintf("helixtest:local:%d:", time.Now().UnixNano())
+	rs, err := redisstore.Open(t.Context(), u+sep+"ttl=1h&prefix="+url.QueryEscape(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Close() })
+	return rs
 }
 
 func testLaterRunStartsInOneWrite(t *testing.T, st runEnder) {

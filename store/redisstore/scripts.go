@@ -36,86 +36,185 @@ local function touch(ttl)
 end
 `
 
-// createScript: KEYS[3] = index; ARGV = rec, createdAt, score, id,
-// principal, agentType, status, ttl.
-var createScript = redis.NewScript(touchLua + `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.error_reply('EXISTS')
+// createLua defines create(A, fence): it creates the session of KEYS[1]
+// (stream KEYS[2], index KEYS[3]) with the fencing token fence issued, or
+// returns an error reply. A = rec, createdAt, score, id, principal,
+// agentType, status, ttl.
+const createLua = `
+local function create(A, fence)
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    return redis.error_reply('EXISTS')
+  end
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'rec', A[1], 'v', 1, 'ca', A[2], 'f', fence, 'q', 0,
+    'st', 'active', 'p', A[5], 'a', A[6], 's', A[7], 'mc', 0, 'rc', 0, 'cc', 0)
+  redis.call('ZADD', KEYS[3], A[3], A[4])
+  touch(tonumber(A[8]))
+  return 1
 end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], 'rec', ARGV[1], 'v', 1, 'ca', ARGV[2], 'f', 0, 'q', 0,
-  'st', 'active', 'p', ARGV[5], 'a', ARGV[6], 's', ARGV[7], 'mc', 0, 'rc', 0, 'cc', 0)
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-touch(tonumber(ARGV[8]))
-return 1
+`
+
+// createScript: KEYS[3] = index; ARGV = create's A.
+var createScript = redis.NewScript(touchLua + createLua + `
+return create(ARGV, 0)
 `)
 
-// commitScript: ARGV = fence, expectedVersion, messageCount, rec,
-// principal, agentType, status, runID, run, checkpointID, checkpoint,
-// clearControl, ttl, messages... An empty run or checkpoint id means none.
-var commitScript = redis.NewScript(touchLua + `
-local s = KEYS[1]
-local h = redis.call('HMGET', s, 'v', 'f', 'mc', 'rc', 'cc', 'ri:' .. ARGV[8], 'ci:' .. ARGV[10])
-if not h[1] then
-  return redis.error_reply('NOTFOUND')
-end
-local fence = tonumber(ARGV[1])
-if fence ~= 0 and fence < tonumber(h[2]) then
-  return redis.error_reply('STALEFENCE ' .. h[2])
-end
-if tonumber(h[1]) ~= tonumber(ARGV[2]) then
-  return redis.error_reply('CONFLICT ' .. h[1])
-end
-local first = 14
-local nmsg = #ARGV - first + 1
-local mc = tonumber(h[3])
-if mc + nmsg ~= tonumber(ARGV[3]) then
-  return redis.error_reply('MSGCOUNT ' .. h[3])
-end
-if ARGV[10] ~= '' and h[7] then
-  return redis.error_reply('EXISTS checkpoint')
-end
-local v = tonumber(h[1]) + 1
-local f = {'rec', ARGV[4], 'v', v, 'p', ARGV[5], 'a', ARGV[6], 's', ARGV[7], 'mc', mc + nmsg}
-if ARGV[8] ~= '' then
-  if h[6] then
-    f[#f + 1] = 'r:' .. h[6]
-    f[#f + 1] = ARGV[9]
-  else
-    local rc = tonumber(h[4])
-    f[#f + 1] = 'r:' .. rc
-    f[#f + 1] = ARGV[9]
-    f[#f + 1] = 'ri:' .. ARGV[8]
-    f[#f + 1] = rc
-    f[#f + 1] = 'rc'
-    f[#f + 1] = rc + 1
+// commitLua defines commit(A): the commit of the session of KEYS[1]
+// (stream KEYS[2]), returning the new version or an error reply. A =
+// fence, expectedVersion, messageCount, rec, principal, agentType, status,
+// runID, run, checkpointID, checkpoint, clearControl, ttl, messages... An
+// empty run or checkpoint id means none. Every check comes before the
+// first write: a refused commit writes nothing.
+const commitLua = `
+local function commit(A)
+  local s = KEYS[1]
+  local h = redis.call('HMGET', s, 'v', 'f', 'mc', 'rc', 'cc', 'ri:' .. A[8], 'ci:' .. A[10])
+  if not h[1] then
+    return redis.error_reply('NOTFOUND')
   end
-end
-if ARGV[10] ~= '' then
-  local cc = tonumber(h[5])
-  f[#f + 1] = 'c:' .. cc
-  f[#f + 1] = ARGV[11]
-  f[#f + 1] = 'ci:' .. ARGV[10]
-  f[#f + 1] = cc
-  f[#f + 1] = 'cc'
-  f[#f + 1] = cc + 1
-end
-for i = first, #ARGV do
-  f[#f + 1] = 'm:' .. (mc + i - first)
-  f[#f + 1] = ARGV[i]
-  if #f >= 2000 then
+  local fence = tonumber(A[1])
+  if fence ~= 0 and fence < tonumber(h[2]) then
+    return redis.error_reply('STALEFENCE ' .. h[2])
+  end
+  if tonumber(h[1]) ~= tonumber(A[2]) then
+    return redis.error_reply('CONFLICT ' .. h[1])
+  end
+  local first = 14
+  local nmsg = #A - first + 1
+  local mc = tonumber(h[3])
+  if mc + nmsg ~= tonumber(A[3]) then
+    return redis.error_reply('MSGCOUNT ' .. h[3])
+  end
+  if A[10] ~= '' and h[7] then
+    return redis.error_reply('EXISTS checkpoint')
+  end
+  local v = tonumber(h[1]) + 1
+  local f = {'rec', A[4], 'v', v, 'p', A[5], 'a', A[6], 's', A[7], 'mc', mc + nmsg}
+  if A[8] ~= '' then
+    if h[6] then
+      f[#f + 1] = 'r:' .. h[6]
+      f[#f + 1] = A[9]
+    else
+      local rc = tonumber(h[4])
+      f[#f + 1] = 'r:' .. rc
+      f[#f + 1] = A[9]
+      f[#f + 1] = 'ri:' .. A[8]
+      f[#f + 1] = rc
+      f[#f + 1] = 'rc'
+      f[#f + 1] = rc + 1
+    end
+  end
+  if A[10] ~= '' then
+    local cc = tonumber(h[5])
+    f[#f + 1] = 'c:' .. cc
+    f[#f + 1] = A[11]
+    f[#f + 1] = 'ci:' .. A[10]
+    f[#f + 1] = cc
+    f[#f + 1] = 'cc'
+    f[#f + 1] = cc + 1
+  end
+  for i = first, #A do
+    f[#f + 1] = 'm:' .. (mc + i - first)
+    f[#f + 1] = A[i]
+    if #f >= 2000 then
+      redis.call('HSET', s, unpack(f))
+      f = {}
+    end
+  end
+  if #f > 0 then
     redis.call('HSET', s, unpack(f))
-    f = {}
   end
+  if A[12] == '1' then
+    redis.call('HDEL', s, 'ctl', 'ck')
+  end
+  touch(tonumber(A[13]))
+  return v
 end
-if #f > 0 then
-  redis.call('HSET', s, unpack(f))
+`
+
+// commitScript: ARGV = commit's A.
+var commitScript = redis.NewScript(touchLua + commitLua + `
+return commit(ARGV)
+`)
+
+// ownAppendLua defines appendOwn(A, p, n, maxlen): it appends n chunks to
+// the stream of KEYS[1] and KEYS[2], their JSON in two pieces each from
+// A[p] (as appendScript's), and returns the last sequence. The caller
+// checked the session and its fence, and touches the keys after.
+const ownAppendLua = `
+local function appendOwn(A, p, n, maxlen)
+  local seq = tonumber(redis.call('HGET', KEYS[1], 'q'))
+  for i = 0, n - 1 do
+    seq = seq + 1
+    local sq = string.format('%d', seq)
+    local v = A[p + 2 * i] .. ',"sequence":' .. sq .. A[p + 2 * i + 1]
+    if maxlen > 0 and i == n - 1 then
+      redis.call('XADD', KEYS[2], 'MAXLEN', '=', maxlen, sq .. '-0', 'c', v)
+    else
+      redis.call('XADD', KEYS[2], sq .. '-0', 'c', v)
+    end
+  end
+  if n > 0 then
+    redis.call('HSET', KEYS[1], 'q', seq)
+  end
+  return seq
 end
-if ARGV[12] == '1' then
-  redis.call('HDEL', s, 'ctl', 'ck')
+
+local function tail(from)
+  local t = {}
+  for i = from, #ARGV do
+    t[#t + 1] = ARGV[i]
+  end
+  return t
 end
-touch(tonumber(ARGV[13]))
-return v
+`
+
+// endRunScript commits, appends the run's last chunks and sets the stream
+// status, or writes nothing ([store.RunEnder]). ARGV = status, channel,
+// notification, maxChunks, n, the n chunks in two pieces each, then
+// commit's A. It returns the new version and the last sequence.
+var endRunScript = redis.NewScript(touchLua + commitLua + ownAppendLua + `
+local n = tonumber(ARGV[5])
+local A = tail(6 + 2 * n)
+local v = commit(A)
+if type(v) == 'table' then
+  return v
+end
+local seq = appendOwn(ARGV, 6, n, tonumber(ARGV[4]))
+redis.call('HSET', KEYS[1], 'st', ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+touch(tonumber(A[13]))
+return {v, seq}
+`)
+
+// startScript creates a session with fencing token 1, commits its first
+// run and appends the run's first chunks, or writes nothing
+// ([store.SessionStarter]). KEYS[3] = index; ARGV = create's A (8), then
+// channel, notification, maxChunks, n, the n chunks in two pieces each,
+// then commit's A. It returns the new version and the last sequence.
+var startScript = redis.NewScript(touchLua + createLua + commitLua + ownAppendLua + `
+local C = {}
+for i = 1, 8 do
+  C[i] = ARGV[i]
+end
+local r = create(C, 1)
+if type(r) == 'table' then
+  return r
+end
+local n = tonumber(ARGV[12])
+local A = tail(13 + 2 * n)
+local v = commit(A)
+if type(v) == 'table' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  return v
+end
+local seq = appendOwn(ARGV, 13, n, tonumber(ARGV[11]))
+if n > 0 then
+  redis.call('PUBLISH', ARGV[9], ARGV[10])
+end
+touch(tonumber(A[13]))
+return {v, seq}
 `)
 
 // appendScript appends chunks for one or several AppendChunks calls (see

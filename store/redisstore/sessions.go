@@ -106,15 +106,31 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err := c.Validate(); err != nil {
 		return 0, fmt.Errorf("redisstore: commit: %w", err)
 	}
+	args, err := s.commitArgs(op, c, 0)
+	if err != nil {
+		return 0, err
+	}
+	id := c.Session.ID
+	v, err := s.run(ctx, commitScript, s.keys(id).both(), args...).Int64()
+	if err != nil {
+		return 0, s.fail(ctx, op, id, err)
+	}
+	return v, nil
+}
+
+// commitArgs returns commitLua's arguments for c, after extra
+// arguments that come first (their places are left nil).
+func (s *Store) commitArgs(op string, c store.Commit, extra int) ([]any, error) {
 	id := c.Session.ID
 	rec := *c.Session
 	rec.Version = c.ExpectedVersion + 1
 	rec.UpdatedAt = time.Now()
 	data, err := json.Marshal(&rec)
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: %s %q: encoding session: %w", op, id, err)
+		return nil, fmt.Errorf("redisstore: %s %q: encoding session: %w", op, id, err)
 	}
-	args := make([]any, 13, 13+len(c.Messages))
+	all := make([]any, extra+13, extra+13+len(c.Messages))
+	args := all[extra:]
 	args[0] = strconv.FormatUint(c.Fence, 10)
 	args[1] = strconv.FormatInt(c.ExpectedVersion, 10)
 	args[2] = rec.MessageCount
@@ -126,7 +142,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 		r.SessionID = id
 		b, err := json.Marshal(&r)
 		if err != nil {
-			return 0, fmt.Errorf("redisstore: %s %q: encoding run: %w", op, id, err)
+			return nil, fmt.Errorf("redisstore: %s %q: encoding run: %w", op, id, err)
 		}
 		args[7], args[8] = r.ID, b
 	}
@@ -135,7 +151,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 		cp.SessionID = id
 		b, err := json.Marshal(&cp)
 		if err != nil {
-			return 0, fmt.Errorf("redisstore: %s %q: encoding checkpoint: %w", op, id, err)
+			return nil, fmt.Errorf("redisstore: %s %q: encoding checkpoint: %w", op, id, err)
 		}
 		args[9], args[10] = cp.ID, b
 	}
@@ -147,15 +163,11 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	for i := range c.Messages {
 		b, err := json.Marshal(&c.Messages[i])
 		if err != nil {
-			return 0, fmt.Errorf("redisstore: %s %q: encoding message %d: %w", op, id, i, err)
+			return nil, fmt.Errorf("redisstore: %s %q: encoding message %d: %w", op, id, i, err)
 		}
-		args = append(args, b)
+		all = append(all, b)
 	}
-	v, err := s.run(ctx, commitScript, s.keys(id).both(), args...).Int64()
-	if err != nil {
-		return 0, s.fail(ctx, op, id, err)
-	}
-	return v, nil
+	return all, nil
 }
 
 // ListSessions returns the sessions matching q, newest first: by CreatedAt
