@@ -155,19 +155,21 @@ func (ft *FileTools) readFile(approve bool) *helix.Tool {
 				return ReadOutput{}, err
 			}
 			defer release()
-			// Stat before opening: opening a FIFO would block.
-			fi, err := root.Stat(name)
+			// Opened without blocking (a FIFO would wait for a writer), then
+			// checked: what is checked is what is read, even if another
+			// process swaps the file for a FIFO in between.
+			f, err := root.OpenFile(name, os.O_RDONLY|openNonblock, 0)
+			if err != nil {
+				return ReadOutput{}, fileError("read_file", in.Path, err)
+			}
+			defer f.Close()
+			fi, err := f.Stat()
 			if err != nil {
 				return ReadOutput{}, fileError("read_file", in.Path, err)
 			}
 			if !fi.Mode().IsRegular() {
 				return ReadOutput{}, fmt.Errorf("read_file %q: not a regular file", in.Path)
 			}
-			f, err := root.Open(name)
-			if err != nil {
-				return ReadOutput{}, fileError("read_file", in.Path, err)
-			}
-			defer f.Close()
 			b, err := io.ReadAll(io.LimitReader(f, MaxReadBytes+1))
 			if err != nil {
 				return ReadOutput{}, fileError("read_file", in.Path, err)
@@ -311,10 +313,23 @@ func (ft *FileTools) writeFile(approve bool) *helix.Tool {
 					return WriteOutput{}, fileError("write_file", in.Path, err)
 				}
 			}
-			if fi, err := root.Stat(name); err == nil && !fi.Mode().IsRegular() {
+			// As read_file: opened without blocking, checked, then
+			// truncated and written.
+			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|openNonblock, 0o644)
+			if err != nil {
+				return WriteOutput{}, fileError("write_file", in.Path, err)
+			}
+			defer f.Close()
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 				return WriteOutput{}, fmt.Errorf("write_file %q: exists and is not a regular file", in.Path)
 			}
-			if err := root.WriteFile(name, []byte(in.Content), 0o644); err != nil {
+			if err := f.Truncate(0); err != nil {
+				return WriteOutput{}, fileError("write_file", in.Path, err)
+			}
+			if _, err := f.WriteString(in.Content); err != nil {
+				return WriteOutput{}, fileError("write_file", in.Path, err)
+			}
+			if err := f.Close(); err != nil {
 				return WriteOutput{}, fileError("write_file", in.Path, err)
 			}
 			return WriteOutput{Path: in.Path, BytesWritten: len(in.Content)}, nil
