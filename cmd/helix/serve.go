@@ -140,6 +140,7 @@ type authSetup struct {
 func (o *serveOptions) auth() (*authSetup, error) {
 	as := &authSetup{}
 	var chain []auth.Authenticator
+	var keyNames []string
 	if keys := o.apiKeys.items(); len(keys) > 0 {
 		ak, err := auth.ParseAPIKeys(keys...)
 		if err != nil {
@@ -151,12 +152,15 @@ func (o *serveOptions) auth() (*authSetup, error) {
 			}
 		}
 		chain = append(chain, ak)
+		keyNames = ak.Names()
 	}
 	if o.jwtSecret != "" || o.jwtPublicKey != "" {
 		if o.jwtLeeway < 0 || o.jwtLeeway > 5*time.Minute {
 			return nil, usagef("--jwt-leeway: %s is outside 0 to 5m", o.jwtLeeway)
 		}
 		cfg := auth.JWTConfig{Audience: o.jwtAudience, Issuer: o.jwtIssuer, Leeway: o.jwtLeeway}
+		// A token naming an API key's principal would act as it.
+		cfg.Reserved = keyNames
 		if o.jwtSecret != "" {
 			cfg.Secret = []byte(o.jwtSecret)
 			as.secrets = append(as.secrets, o.jwtSecret)

@@ -318,7 +318,9 @@ func must[T any](v T, err error) T {
 }
 
 // TestServeJWTLeeway: by default a JWT minted by a clock a few seconds
-// ahead of the server's is accepted; --jwt-leeway 0 refuses it.
+// ahead of the server's is accepted; --jwt-leeway 0 refuses it. A JWT
+// whose subject is an API key's name is refused: it would act as that
+// key's principal.
 func TestServeJWTLeeway(t *testing.T) {
 	secret := strings.Repeat("k", 32)
 	ahead := time.Now().Add(5 * time.Second)
@@ -334,6 +336,8 @@ func TestServeJWTLeeway(t *testing.T) {
 	}{
 		{[]string{"--jwt-secret", secret}, true},
 		{[]string{"--jwt-secret", secret, "--jwt-leeway", "0"}, false},
+		{[]string{"--jwt-secret", secret, "--api-key", "bob=" + strings.Repeat("b", 32)}, true},
+		{[]string{"--jwt-secret", secret, "--api-key", "alice=" + strings.Repeat("a", 32)}, false},
 	} {
 		o, err := parseServeFlags(tc.args, func(string) string { return "" }, io.Discard)
 		if err != nil {

@@ -44,6 +44,12 @@ type JWTConfig struct {
 	// default is "sub". Tokens without it, or with an empty or non-string
 	// value, are refused.
 	PrincipalClaim string
+	// Reserved lists principals a token may not name: those of another
+	// authenticator of the same server (its API keys' names), so that a
+	// token whose subject happens to equal a key's name does not act as
+	// that key's principal, nor the key as the token's. Such tokens are
+	// refused as unauthenticated.
+	Reserved []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -59,10 +65,11 @@ type JWTConfig struct {
 //
 // A JWT is immutable and safe for concurrent use.
 type JWT struct {
-	parser *jwt.Parser
-	key    any
-	alg    string
-	claim  string
+	parser   *jwt.Parser
+	key      any
+	alg      string
+	claim    string
+	reserved map[string]bool
 }
 
 var _ Authenticator = (*JWT)(nil)
@@ -71,6 +78,12 @@ var _ Authenticator = (*JWT)(nil)
 // offending field.
 func NewJWT(cfg JWTConfig) (*JWT, error) {
 	j := &JWT{claim: cfg.PrincipalClaim}
+	if len(cfg.Reserved) > 0 {
+		j.reserved = make(map[string]bool, len(cfg.Reserved))
+		for _, id := range cfg.Reserved {
+			j.reserved[id] = true
+		}
+	}
 	if j.claim == "" {
 		j.claim = "sub"
 	}
@@ -186,6 +199,9 @@ func (j *JWT) verify(tok string) (string, error) {
 	id, ok := v.(string)
 	if !ok || id == "" {
 		return "", unauthenticated("jwt: principal claim %q is not a non-empty string", j.claim)
+	}
+	if j.reserved[id] {
+		return "", unauthenticated("jwt: principal claim %q names a principal reserved for API keys", j.claim)
 	}
 	return id, nil
 }

@@ -115,6 +115,9 @@ func TestJWTAuthenticate(t *testing.T) {
 	hsEmail := mustJWT(t, emailCfg)
 	noAudCfg := auth.JWTConfig{Secret: hsSecret, Now: fixedNow}
 	hsNoAud := mustJWT(t, noAudCfg)
+	reservedCfg := hsCfg
+	reservedCfg.Reserved = []string{"alice", "user-1"}
+	hsReserved := mustJWT(t, reservedCfg)
 
 	c := validClaims()
 	noneTok := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, c)
@@ -132,6 +135,7 @@ func TestJWTAuthenticate(t *testing.T) {
 		reason string // expected detail in the error
 	}{
 		{"HS256 valid", hs, signHS(t, hsSecret, c), "user-1", ""},
+		{"subject reserved for an API key", hsReserved, signHS(t, hsSecret, c), "", "reserved for API keys"},
 		{"RS256 valid", rs, sign(t, jwt.SigningMethodRS256, rk, c), "user-1", ""},
 		{"EdDSA valid", ed, sign(t, jwt.SigningMethodEdDSA, edPriv, c), "user-1", ""},
 		{"aud array", hs, signHS(t, hsSecret, with(c, "aud", []string{"other", "helix"})), "user-1", ""},
