@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	helix "github.com/helix-agents/helix-go"
@@ -596,8 +597,8 @@ func TestLaterRunStartsInOneWrite(t *testing.T) {
 	}
 }
 
-// redisStore opens a Redis store under a fresh key prefix (its keys
-// expire within the hour) if HELIX_TEST_REDIS_URL names a server, or
+// redisStore opens a Redis store under a fresh key prefix, whose keys are
+// deleted when the test ends, if HELIX_TEST_REDIS_URL names a server, or
 // returns nil. HELIX_REQUIRE_BACKENDS makes a missing URL fail the test.
 func redisStore(t *testing.T) *redisstore.Store {
 	u := os.Getenv("HELIX_TEST_REDIS_URL")
@@ -616,7 +617,24 @@ func redisStore(t *testing.T) *redisstore.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = rs.Close() })
+	t.Cleanup(func() {
+		_ = rs.Close()
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := redis.NewClient(opt)
+		defer c.Close()
+		ctx := context.Background()
+		keys, err := c.Keys(ctx, prefix+"*").Result()
+		if err == nil && len(keys) > 0 {
+			err = c.Del(ctx, keys...).Err()
+		}
+		if err != nil {
+			t.Errorf("deleting the test's keys: %v", err)
+		}
+	})
 	return rs
 }
 

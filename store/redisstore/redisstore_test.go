@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -639,5 +640,95 @@ func TestChunkJSONStored(t *testing.T) {
 		if got, _ := en.Values["c"].(string); got != string(js) {
 			t.Errorf("entry %s holds %s, want %s", en.ID, got, js)
 		}
+	}
+}
+
+// TestWritesNotResent: a write whose reply is late (the server is busy
+// past the client's read timeout) fails with the timeout and runs once. The
+// go-redis default resends it, so an append was stored twice and a
+// session's start was refused as an existing session, though it had
+// started.
+func TestWritesNotResent(t *testing.T) {
+	u := testURL(t)
+	admin := adminClient(t, u)
+	defer admin.Close()
+	prefix := randomPrefix()
+	defer func() { _ = deletePrefix(context.Background(), admin, prefix) }()
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.ReadTimeout = 200 * time.Millisecond
+	client := redis.NewClient(opt)
+	defer client.Close()
+	// Idle connections ready: a resend goes out on one at once.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { _ = client.Ping(t.Context()).Err() })
+	}
+	wg.Wait()
+	st, err := redisstore.New(client, redisstore.Options{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	if err := st.CreateSession(ctx, &store.Session{ID: "s-1", AgentType: "a", Status: helix.StatusCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(id string) error {
+		sess := &store.Session{ID: id, AgentType: "a", Principal: "p", Status: helix.StatusCompleted}
+		first := *sess
+		first.Status, first.CurrentRunID, first.RunCount, first.MessageCount = helix.StatusRunning, "run-1", 1, 1
+		_, err := st.StartSession(ctx, sess, store.Commit{Session: &first, ExpectedVersion: 1, Fence: 1,
+			Run: &store.Run{ID: "run-1", Turn: 1, Status: helix.StatusRunning}, Messages: []llm.Message{llm.UserMessage("hi")}},
+			[]helix.Chunk{{Type: helix.ChunkRunStart, SessionID: id}})
+		return err
+	}
+	// The scripts are loaded first: a call whose EVALSHA times out is not
+	// followed by an EVAL.
+	if err := start("warm"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AppendChunks(ctx, "warm", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "warm"}}); err != nil {
+		t.Fatal(err)
+	}
+	// busy keeps the server running one script for 500 ms, so the next
+	// command's reply comes after the store's read timeout.
+	busy := func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- admin.Eval(context.Background(), `local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 500000
+return 1`, nil).Err()
+		}()
+		time.Sleep(50 * time.Millisecond)
+		return done
+	}
+
+	done := busy()
+	_, err = st.AppendChunks(ctx, "s-1", 0, []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: "once"}})
+	if err == nil {
+		t.Error("AppendChunks answered after the read timeout")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.StreamInfo(ctx, "s-1")
+	if err != nil || info.LastSequence != 1 {
+		t.Errorf("StreamInfo = %+v, %v; want the chunk stored once (last sequence 1)", info, err)
+	}
+
+	done = busy()
+	err = start("s-2")
+	if err == nil || errors.Is(err, store.ErrExists) {
+		t.Errorf("StartSession after the read timeout: %v; want the timeout, not ErrExists", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.StreamInfo(ctx, "s-2"); err != nil || info.LastSequence != 1 {
+		t.Errorf("StreamInfo = %+v, %v; want the run_start stored once", info, err)
 	}
 }

@@ -414,10 +414,53 @@ func staleReply(newest int64) error {
 	return &scriptError{msg: fmt.Sprintf("STALEFENCE %d", newest), sentinel: store.ErrStaleFence}
 }
 
-// run runs a script (EVALSHA, then EVAL if the server lacks it).
+// run runs a script that writes (EVALSHA, then EVAL if the server lacks
+// it), sending it at most once: go-redis resends a command after a read
+// timeout or a broken connection, although the server may have run it, and
+// a write script run twice appends its chunks twice, or refuses its own
+// start as an existing session. A caller then gets the error instead, as
+// from any store whose reply is lost.
 func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	return sc.Run(ctx, onceScripter{s.client}, keys, args...)
+}
+
+// runRead runs a script that only reads; go-redis may resend it.
+func (s *Store) runRead(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 	return sc.Run(ctx, s.client, keys, args...)
 }
+
+// onceScripter runs EVAL and EVALSHA as commands go-redis does not resend
+// after a failure (the other methods are the client's).
+type onceScripter struct{ redis.UniversalClient }
+
+func (o onceScripter) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return o.eval(ctx, "eval", script, keys, args)
+}
+
+func (o onceScripter) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return o.eval(ctx, "evalsha", sha1, keys, args)
+}
+
+func (o onceScripter) eval(ctx context.Context, name, payload string, keys []string, args []any) *redis.Cmd {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, name, payload, len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmdArgs = append(cmdArgs, args...)
+	cmd := redis.NewCmd(ctx, cmdArgs...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	_ = o.Process(ctx, onceCmd{cmd})
+	return cmd
+}
+
+// onceCmd is a command go-redis sends at most once.
+type onceCmd struct{ *redis.Cmd }
+
+// NoRetry tells go-redis not to resend the command.
+func (onceCmd) NoRetry() bool { return true }
 
 // scriptError is an error reply of a script, mapped to a sentinel.
 type scriptError struct {

@@ -290,7 +290,7 @@ func window(n, offset, limit int) (lo, hi int) {
 // <= 0: all from offset) of one of a session's sequences: messages
 // ("mc", "m:"), runs ("rc", "r:") or checkpoints ("cc", "c:").
 func (s *Store) page(ctx context.Context, sessionID, countField, prefix string, offset, limit int) (items []string, total int, err error) {
-	res, err := s.run(ctx, pageScript, []string{s.keys(sessionID).s}, countField, prefix, max(offset, 0), max(limit, 0)).Slice()
+	res, err := s.runRead(ctx, pageScript, []string{s.keys(sessionID).s}, countField, prefix, max(offset, 0), max(limit, 0)).Slice()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -338,7 +338,7 @@ func (s *Store) GetRun(ctx context.Context, sessionID, runID string) (*store.Run
 	if err := s.check(ctx, op); err != nil {
 		return nil, err
 	}
-	data, err := s.run(ctx, itemScript, []string{s.keys(sessionID).s}, "r:", "ri:"+runID).Text()
+	data, err := s.runRead(ctx, itemScript, []string{s.keys(sessionID).s}, "r:", "ri:"+runID).Text()
 	if err != nil {
 		return nil, s.fail(ctx, op, sessionID, err)
 	}
@@ -377,7 +377,7 @@ func (s *Store) GetCheckpoint(ctx context.Context, sessionID, id string) (*store
 	if err := s.check(ctx, op); err != nil {
 		return nil, err
 	}
-	data, err := s.run(ctx, itemScript, []string{s.keys(sessionID).s}, "c:", "ci:"+id).Text()
+	data, err := s.runRead(ctx, itemScript, []string{s.keys(sessionID).s}, "c:", "ci:"+id).Text()
 	if err != nil {
 		return nil, s.fail(ctx, op, sessionID, err)
 	}
@@ -399,7 +399,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context, sessionID string) (*store.
 	if err := s.check(ctx, op); err != nil {
 		return nil, err
 	}
-	data, err := s.run(ctx, itemScript, []string{s.keys(sessionID).s}, "c:", "cc", "latest").Text()
+	data, err := s.runRead(ctx, itemScript, []string{s.keys(sessionID).s}, "c:", "cc", "latest").Text()
 	if err != nil {
 		return nil, s.fail(ctx, op, sessionID, err)
 	}

@@ -358,7 +358,7 @@ func (s *Store) StreamInfo(ctx context.Context, sessionID string) (store.StreamI
 		return info, err
 	}
 	k := s.keys(sessionID)
-	res, err := s.run(ctx, streamInfoScript, []string{k.s, k.x}).Slice()
+	res, err := s.runRead(ctx, streamInfoScript, []string{k.s, k.x}).Slice()
 	if err != nil {
 		return info, s.fail(ctx, op, sessionID, err)
 	}
