@@ -118,7 +118,7 @@ func (s *ToolSubmission) Validate() error {
 		return fmt.Errorf("%w: tool call id must be 1 to %d bytes", ErrInvalidInput, MaxToolCallIDLen)
 	case len(s.Error) > MaxToolErrorLen:
 		return fmt.Errorf("%w: error longer than %d bytes", ErrInvalidInput, MaxToolErrorLen)
-	case len(s.Result) > MaxToolResultSize:
+	case ToolResultSize(s.Result) > MaxToolResultSize:
 		return fmt.Errorf("%w: result larger than %d bytes", ErrInvalidInput, MaxToolResultSize)
 	case len(s.Reason) > MaxToolErrorLen:
 		return fmt.Errorf("%w: reason longer than %d bytes", ErrInvalidInput, MaxToolErrorLen)
@@ -126,4 +126,21 @@ func (s *ToolSubmission) Validate() error {
 		return fmt.Errorf("%w: result is not JSON", ErrInvalidInput)
 	}
 	return nil
+}
+
+// ToolResultSize is the size of a tool's JSON result as it is stored and
+// streamed: encoding/json writes <, > and & as six-byte escapes and U+2028
+// and U+2029 as six bytes instead of three, so a result can grow sixfold
+// on the way. [MaxToolResultSize] bounds this size.
+func ToolResultSize(result json.RawMessage) int {
+	n := len(result)
+	for i := 0; i < len(result); i++ {
+		switch c := result[i]; {
+		case c == '<' || c == '>' || c == '&':
+			n += 5
+		case c == 0xE2 && i+2 < len(result) && result[i+1] == 0x80 && (result[i+2] == 0xA8 || result[i+2] == 0xA9):
+			n += 3
+		}
+	}
+	return n
 }

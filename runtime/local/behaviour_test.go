@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
@@ -159,6 +160,15 @@ func TestBadInput(t *testing.T) {
 	huge := helix.NewTool("huge", "returns a large result", func(context.Context, *helix.ToolContext, struct{}) (string, error) {
 		return strings.Repeat("\x00", 200<<10), nil
 	})
+	// A result of 200 KiB of '<', which encoding/json escapes to six
+	// bytes each.
+	angles := helix.NewTool("angles", "returns many angle brackets", func(context.Context, *helix.ToolContext, struct{}) (json.RawMessage, error) {
+		return json.RawMessage(`"` + strings.Repeat("<", 200<<10) + `"`), nil
+	})
+	// An error text of 1 MiB.
+	wordy := helix.NewTool("wordy", "fails at length", func(context.Context, *helix.ToolContext, struct{}) (string, error) {
+		return "", errors.New("failed: " + strings.Repeat("é", 512<<10))
+	})
 	cases := []struct {
 		name      string
 		script    string
@@ -179,6 +189,10 @@ func TestBadInput(t *testing.T) {
 			status: helix.StatusCompleted, toolError: "the tool failed unexpectedly"},
 		{name: "result_too_large", script: `{"turns":[{"toolCalls":[{"name":"huge","arguments":{}}]},{"text":"sorry"}]}`,
 			status: helix.StatusCompleted, toolError: "larger than 1048576 bytes"},
+		{name: "result_too_large_escaped", script: `{"turns":[{"toolCalls":[{"name":"angles","arguments":{}}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: "larger than 1048576 bytes"},
+		{name: "long_error_cut", script: `{"turns":[{"toolCalls":[{"name":"wordy","arguments":{}}]},{"text":"sorry"}]}`,
+			status: helix.StatusCompleted, toolError: "failed: éé"},
 		{name: "retryable_model_error_retried", script: `{"turns":[{"error":{"status":429,"message":"slow down"}},{"error":{"status":503,"message":"busy"}},{"text":"fine"}]}`,
 			retry: fastRetry, status: helix.StatusCompleted},
 		{name: "non_retryable_model_error", script: `{"turns":[{"error":{"status":401,"message":"bad key sk-live-123"}},{"text":"never"}]}`,
@@ -193,7 +207,7 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			cfg := helix.AgentConfig{Name: "bad", Tools: []*helix.Tool{addTool, panicky, huge}, Retry: tc.retry, Model: script(t, tc.script)}
+			cfg := helix.AgentConfig{Name: "bad", Tools: []*helix.Tool{addTool, panicky, huge, angles, wordy}, Retry: tc.retry, Model: script(t, tc.script)}
 			if tc.name == "invalid_finish_output" {
 				cfg.Output = helix.OutputOf[Answer]()
 			}
@@ -206,6 +220,12 @@ func TestBadInput(t *testing.T) {
 						t.Logf("tool_end: success %v, error %q, result %d bytes", c.Success, c.ToolError, len(c.Result))
 					}
 					t.Errorf("%d tool_end chunks, want a failed call mentioning %q", len(ends), tc.toolError)
+				}
+				if len(ends[0].ToolError) > helix.MaxToolErrorLen || !utf8.ValidString(ends[0].ToolError) {
+					t.Errorf("tool_end error is %d bytes (valid UTF-8: %v), want at most %d", len(ends[0].ToolError), utf8.ValidString(ends[0].ToolError), helix.MaxToolErrorLen)
+				}
+				if n := len(ends[0].Result); n > helix.MaxToolErrorLen+64 {
+					t.Errorf("tool_end result is %d bytes, want the error alone", n)
 				}
 				if strings.Contains(ends[0].ToolError, "secret internal state") {
 					t.Errorf("tool_end leaks the panic value: %q", ends[0].ToolError)
@@ -628,5 +648,39 @@ func TestProviderErrorCode(t *testing.T) {
 		if res.Error == nil || res.Error.Code != tc.want {
 			t.Errorf("code %q: run error %+v, want code %q", tc.code, res.Error, tc.want)
 		}
+	}
+}
+
+// TestSubAgentOutputTooLarge: a sub-agent's output over the tool result
+// limit (once encoded) reaches the parent as a failed call, as a tool's
+// result would.
+func TestSubAgentOutputTooLarge(t *testing.T) {
+	e := newEnv(t)
+	big, err := json.Marshal(map[string]any{"agents": map[string]any{
+		"lead": map[string]any{"turns": []any{
+			map[string]any{"toolCalls": []any{map[string]any{"name": "summarizer", "arguments": map[string]string{"message": "Go"}}}},
+			map[string]any{"text": "Too long."}}},
+		"summarizer": map[string]any{"turns": []any{
+			map[string]any{"toolCalls": []any{map[string]any{"name": "__finish__", "arguments": map[string]string{"summary": strings.Repeat("<", 200<<10)}}}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := script(t, string(big))
+	child := agentWith(t, helix.AgentConfig{Name: "summarizer", Description: "Summarizes", Output: helix.OutputOf[Answer](), Model: m})
+	lead := agentWith(t, helix.AgentConfig{Name: "lead", Tools: []*helix.Tool{helix.SubAgentTool(child)}, Model: m})
+	wantStatus(t, e.execute(lead, "Go"), helix.StatusCompleted)
+	// The child's own tool_end (its __finish__) is forwarded too.
+	var calls []helix.Chunk
+	for _, c := range e.chunksOf("s1", helix.ChunkToolEnd) {
+		if c.ToolName == "summarizer" {
+			calls = append(calls, c)
+		}
+	}
+	if len(calls) != 1 || calls[0].Success || !strings.Contains(calls[0].ToolError, "larger than 1048576 bytes") {
+		for _, c := range calls {
+			t.Logf("tool_end: success %v, error %q, result %d bytes", c.Success, c.ToolError, len(c.Result))
+		}
+		t.Fatalf("%d tool_end chunks of the sub-agent call, want one failed call over the limit", len(calls))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	helix "github.com/helix-agents/helix-go"
 	"github.com/helix-agents/helix-go/llm"
@@ -199,9 +200,38 @@ type job struct {
 	err       error // a hook failure: fails the run
 }
 
+// errorResult is a failed call's result: msg, cut to helix.MaxToolErrorLen
+// bytes (a client tool's limit) at a character boundary.
 func errorResult(call llm.ToolCall, msg string) llm.ToolResult {
-	out, _ := json.Marshal(msg)
+	out, _ := json.Marshal(capError(msg))
 	return llm.ToolResult{ToolCallID: call.ID, ToolName: call.Name, Output: out, IsError: true}
+}
+
+// capError cuts msg to helix.MaxToolErrorLen bytes at a character
+// boundary.
+func capError(msg string) string {
+	if len(msg) <= helix.MaxToolErrorLen {
+		return msg
+	}
+	msg = msg[:helix.MaxToolErrorLen]
+	for len(msg) > 0 && !utf8.RuneStart(msg[len(msg)-1]) {
+		msg = msg[:len(msg)-1]
+	}
+	if len(msg) > 0 {
+		if r, _ := utf8.DecodeLastRuneInString(msg); r == utf8.RuneError {
+			msg = msg[:len(msg)-1]
+		}
+	}
+	return msg
+}
+
+// tooLarge is the error text of a result over helix.MaxToolResultSize, or
+// "" if it is within the limit.
+func tooLarge(what string, out json.RawMessage) string {
+	if n := helix.ToolResultSize(out); n > helix.MaxToolResultSize {
+		return fmt.Sprintf("%s is %d bytes once encoded, larger than %d bytes", what, n, helix.MaxToolResultSize)
+	}
+	return ""
 }
 
 var acknowledged = json.RawMessage(`{"acknowledged":true}`)
@@ -508,7 +538,7 @@ func (e *execution) runJob(o *ordered, i int, j *job) {
 
 func toolEnd(j *job) helix.Chunk {
 	return helix.Chunk{Type: helix.ChunkToolEnd, ToolCallID: j.call.ID, ToolName: j.call.Name, Result: j.result.Output,
-		Success: !j.result.IsError, ToolError: j.errText}
+		Success: !j.result.IsError, ToolError: capError(j.errText)}
 }
 
 // execTool runs a server tool with the hooks in the canonical order:
@@ -534,10 +564,9 @@ func (e *execution) execTool(j *job, send func(helix.Chunk)) {
 			msg = "the tool failed unexpectedly"
 		}
 		j.result, j.errText = errorResult(call, msg), msg
-	} else if len(out) > helix.MaxToolResultSize {
+	} else if msg := tooLarge("the tool's result", out); msg != "" {
 		// The limit a client tool's result has: a server tool's result is
 		// stored, streamed and sent to the model just the same.
-		msg := fmt.Sprintf("the tool's result is %d bytes, larger than %d bytes", len(out), helix.MaxToolResultSize)
 		j.result, j.errText = errorResult(call, msg), msg
 	} else {
 		j.result = llm.ToolResult{ToolCallID: call.ID, ToolName: call.Name, Output: out}
@@ -592,6 +621,8 @@ func (e *execution) runSubAgent(o *ordered, i int, j *job, send func(helix.Chunk
 		j.result = llm.ToolResult{ToolCallID: call.ID, ToolName: call.Name, Output: res.Output}
 		if len(res.Output) == 0 {
 			j.result.Output = json.RawMessage("null")
+		} else if msg := tooLarge("the sub-agent's output", res.Output); msg != "" {
+			j.result, j.errText = errorResult(call, msg), msg
 		}
 	case res.Status == helix.StatusFailed:
 		msg := "the sub-agent failed"
