@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
 package tools_test
 
@@ -48,12 +48,18 @@ func TestWriteFileFIFO(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if err == nil {
-			t.Error("write_file of a FIFO succeeded")
-		} else {
-			t.Log(err)
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("write_file of a FIFO: %v, want not a regular file", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("write_file of a FIFO blocked")
+	}
+}
+
+// TestWriteFileDirectory: write_file on a directory says so.
+func TestWriteFileDirectory(t *testing.T) {
+	ft, _, _ := workspace(t)
+	if _, err := call(t, ft.WriteFile(), tools.WriteInput{Path: "sub", Content: "x"}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("write_file of a directory: %v, want not a regular file", err)
 	}
 }

@@ -158,8 +158,11 @@ func (ft *FileTools) readFile(approve bool) *helix.Tool {
 			// Opened without blocking (a FIFO would wait for a writer), then
 			// checked: what is checked is what is read, even if another
 			// process swaps the file for a FIFO in between.
-			f, err := root.OpenFile(name, os.O_RDONLY|openNonblock, 0)
+			f, err := root.OpenFile(name, os.O_RDONLY|openFlags, 0)
 			if err != nil {
+				if notRegularErr(err) {
+					return ReadOutput{}, fmt.Errorf("read_file %q: not a regular file", in.Path)
+				}
 				return ReadOutput{}, fileError("read_file", in.Path, err)
 			}
 			defer f.Close()
@@ -315,8 +318,11 @@ func (ft *FileTools) writeFile(approve bool) *helix.Tool {
 			}
 			// As read_file: opened without blocking, checked, then
 			// truncated and written.
-			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|openNonblock, 0o644)
+			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|openFlags, 0o644)
 			if err != nil {
+				if notRegularErr(err) {
+					return WriteOutput{}, fmt.Errorf("write_file %q: exists and is not a regular file", in.Path)
+				}
 				return WriteOutput{}, fileError("write_file", in.Path, err)
 			}
 			defer f.Close()
