@@ -159,8 +159,11 @@ func (o *serveOptions) auth() (*authSetup, error) {
 			return nil, usagef("--jwt-leeway: %s is outside 0 to 5m", o.jwtLeeway)
 		}
 		cfg := auth.JWTConfig{Audience: o.jwtAudience, Issuer: o.jwtIssuer, Leeway: o.jwtLeeway}
-		// A token naming an API key's principal would act as it.
-		cfg.Reserved = keyNames
+		// A token naming an API key's principal would act as it, and so
+		// would one naming the principal of helix run and of the key
+		// generated when none is configured, or the anonymous principal
+		// of --allow-unauthenticated: sessions of the same store.
+		cfg.Reserved = append(keyNames, generatedKeyPrincipal, server.AnonymousPrincipal)
 		if o.jwtSecret != "" {
 			cfg.Secret = []byte(o.jwtSecret)
 			as.secrets = append(as.secrets, o.jwtSecret)

@@ -25,6 +25,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/helix-agents/helix-go/server"
 )
 
 // server is a helix serve running in process.
@@ -410,5 +412,33 @@ func TestServeSharedRateLimit(t *testing.T) {
 	}
 	if !slices.Equal(codes, []int{200, 200, 200, 429, 429}) {
 		t.Errorf("statuses across the two processes: %v, want the burst of 3 then 429s", codes)
+	}
+}
+
+// TestServeJWTReservedPrincipals: with JWTs on, a token naming the
+// principal of helix run (and of the generated key) or the anonymous
+// principal is refused: it would own those sessions of the same store.
+func TestServeJWTReservedPrincipals(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	o, err := parseServeFlags([]string{"--jwt-secret", secret}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := o.auth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sub, ok := range map[string]bool{"carol": true, localPrincipal: false, server.AnonymousPrincipal: false} {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": sub, "exp": time.Now().Add(time.Hour).Unix(),
+		}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", "/sessions", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if _, err := as.authn.Authenticate(r); (err == nil) != ok {
+			t.Errorf("sub %q: error %v, want accepted %v", sub, err, ok)
+		}
 	}
 }

@@ -44,11 +44,13 @@ type JWTConfig struct {
 	// default is "sub". Tokens without it, or with an empty or non-string
 	// value, are refused.
 	PrincipalClaim string
-	// Reserved lists principals a token may not name: those of another
-	// authenticator of the same server (its API keys' names), so that a
-	// token whose subject happens to equal a key's name does not act as
-	// that key's principal, nor the key as the token's. Such tokens are
-	// refused as unauthenticated.
+	// Reserved lists principals a token may not name: those another
+	// authenticator of the same server issues (its API keys' names) or
+	// that own sessions of the same store by other means, so that a token
+	// whose subject happens to equal one does not act as that principal.
+	// Such tokens are refused as unauthenticated. (It cannot protect the
+	// other way: a key added later under a name tokens used before owns
+	// their sessions.) [Chain] does not fill it in.
 	Reserved []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
