@@ -165,9 +165,9 @@ func TestBadInput(t *testing.T) {
 	angles := helix.NewTool("angles", "returns many angle brackets", func(context.Context, *helix.ToolContext, struct{}) (json.RawMessage, error) {
 		return json.RawMessage(`"` + strings.Repeat("<", 200<<10) + `"`), nil
 	})
-	// An error text of 1 MiB.
+	// An error text of 1 MiB, whose 8 KiB cut falls inside an "é".
 	wordy := helix.NewTool("wordy", "fails at length", func(context.Context, *helix.ToolContext, struct{}) (string, error) {
-		return "", errors.New("failed: " + strings.Repeat("é", 512<<10))
+		return "", errors.New("failed:  " + strings.Repeat("é", 512<<10))
 	})
 	cases := []struct {
 		name      string
@@ -192,7 +192,7 @@ func TestBadInput(t *testing.T) {
 		{name: "result_too_large_escaped", script: `{"turns":[{"toolCalls":[{"name":"angles","arguments":{}}]},{"text":"sorry"}]}`,
 			status: helix.StatusCompleted, toolError: "larger than 1048576 bytes"},
 		{name: "long_error_cut", script: `{"turns":[{"toolCalls":[{"name":"wordy","arguments":{}}]},{"text":"sorry"}]}`,
-			status: helix.StatusCompleted, toolError: "failed: éé"},
+			status: helix.StatusCompleted, toolError: "failed:  éé"},
 		{name: "retryable_model_error_retried", script: `{"turns":[{"error":{"status":429,"message":"slow down"}},{"error":{"status":503,"message":"busy"}},{"text":"fine"}]}`,
 			retry: fastRetry, status: helix.StatusCompleted},
 		{name: "non_retryable_model_error", script: `{"turns":[{"error":{"status":401,"message":"bad key sk-live-123"}},{"text":"never"}]}`,

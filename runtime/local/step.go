@@ -214,12 +214,13 @@ func capError(msg string) string {
 		return msg
 	}
 	msg = msg[:helix.MaxToolErrorLen]
-	for len(msg) > 0 && !utf8.RuneStart(msg[len(msg)-1]) {
-		msg = msg[:len(msg)-1]
-	}
-	if len(msg) > 0 {
-		if r, _ := utf8.DecodeLastRuneInString(msg); r == utf8.RuneError {
-			msg = msg[:len(msg)-1]
+	// Drop a last character the cut split (a valid U+FFFD stays).
+	for i := 1; i <= utf8.UTFMax && i <= len(msg); i++ {
+		if utf8.RuneStart(msg[len(msg)-i]) {
+			if r, size := utf8.DecodeRuneInString(msg[len(msg)-i:]); r == utf8.RuneError && size == 1 {
+				msg = msg[:len(msg)-i]
+			}
+			break
 		}
 	}
 	return msg
