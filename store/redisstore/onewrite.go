@@ -131,19 +131,13 @@ func (s *Store) note(id string) string {
 // chunkPieces encodes chunks without their sequences, each in two pieces
 // split where the script puts the sequence (see splitPoint).
 func chunkPieces(op, id string, chunks []helix.Chunk) ([]any, error) {
+	buf, offs, err := encodeSplit(op, id, nil, make([]int, 0, 2*len(chunks)+1), chunks)
+	if err != nil {
+		return nil, err
+	}
 	pieces := make([]any, 0, 2*len(chunks))
 	for i := range chunks {
-		ch := chunks[i]
-		ch.Sequence = 0
-		b, err := ch.AppendJSON(nil)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: %s %q: encoding chunk %d: %w", op, id, i, err)
-		}
-		split := splitPoint(b)
-		if split < 0 {
-			return nil, fmt.Errorf("redisstore: %s %q: chunk %d: no timestamp in its JSON", op, id, i)
-		}
-		pieces = append(pieces, b[:split], b[split:])
+		pieces = append(pieces, buf[offs[2*i]:offs[2*i+1]], buf[offs[2*i+1]:offs[2*i+2]])
 	}
 	return pieces, nil
 }

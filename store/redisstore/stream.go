@@ -226,6 +226,27 @@ func splitPoint(js []byte) int {
 	return i
 }
 
+// encodeSplit appends the JSON of chunks, without their sequences, to buf,
+// and to offs each one's start and split point (see splitPoint), then the
+// end of the last.
+func encodeSplit(op, sessionID string, buf []byte, offs []int, chunks []helix.Chunk) ([]byte, []int, error) {
+	for i := range chunks {
+		ch := chunks[i]
+		ch.Sequence = 0
+		start := len(buf)
+		var err error
+		if buf, err = ch.AppendJSON(buf); err != nil {
+			return nil, nil, fmt.Errorf("redisstore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
+		}
+		split := splitPoint(buf[start:])
+		if split < 0 {
+			return nil, nil, fmt.Errorf("redisstore: %s %q: chunk %d: no timestamp in its JSON", op, sessionID, i)
+		}
+		offs = append(offs, start, start+split)
+	}
+	return buf, append(offs, len(buf)), nil
+}
+
 // AppendChunks appends chunks to the session's stream atomically and
 // returns the last sequence assigned (the current last sequence if chunks
 // is empty). Each chunk's Sequence is set in place in the caller's slice.
@@ -247,22 +268,10 @@ func (s *Store) AppendChunks(ctx context.Context, sessionID string, fence uint64
 	note := strconv.AppendInt(c.note[:0], int64(len(sessionID)), 10)
 	note = append(note, ':')
 	note = append(note, sessionID...)
-	buf, offs := c.buf[:0], c.offs[:0]
-	for i := range chunks {
-		ch := chunks[i]
-		ch.Sequence = 0
-		start := len(buf)
-		var err error
-		if buf, err = ch.AppendJSON(buf); err != nil {
-			return 0, fmt.Errorf("redisstore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
-		}
-		split := splitPoint(buf[start:])
-		if split < 0 {
-			return 0, fmt.Errorf("redisstore: %s %q: chunk %d: no timestamp in its JSON", op, sessionID, i)
-		}
-		offs = append(offs, start, start+split)
+	buf, offs, err := encodeSplit(op, sessionID, c.buf[:0], c.offs[:0], chunks)
+	if err != nil {
+		return 0, err
 	}
-	offs = append(offs, len(buf))
 	parts := append(c.parts[:0], piece{note})
 	for i := range chunks {
 		parts = append(parts, piece{buf[offs[2*i]:offs[2*i+1]]}, piece{buf[offs[2*i+1]:offs[2*i+2]]})
