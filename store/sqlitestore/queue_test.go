@@ -2,7 +2,9 @@ package sqlitestore_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -345,4 +347,60 @@ func TestQueuedChunksBeforeNextFence(t *testing.T) {
 	if chunks, err := st.ReadChunks(ctx, "s", 0, 0); err != nil || len(chunks) != 2 || chunks[1].Type != helix.ChunkStepStart {
 		t.Errorf("ReadChunks = %+v, %v; want the run_start and the step_start", chunks, err)
 	}
+}
+
+// TestQueuedChunksKeepTheirData: queued appends reuse their requests and
+// encoding buffers once answered; the chunks they stored, pending in
+// memory or moved to segments, keep their own bytes.
+func TestQueuedChunksKeepTheirData(t *testing.T) {
+	// One P: a request put back by the writer is the one the next queued
+	// append gets (sync.Pool caches per P).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ctx := t.Context()
+	st := openTemp(t)
+	ids := []string{"s1", "s2", "s3"}
+	for _, id := range ids {
+		if err := st.CreateSession(ctx, &store.Session{ID: id, AgentType: "x", Status: helix.StatusRunning}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rounds = 20 // fewer than a segment's worth: the chunks stay pending
+	for i := range rounds {
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			c := []helix.Chunk{{Type: helix.ChunkTextDelta, Delta: fmt.Sprintf("%s-%02d", id, i)}}
+			st.QueueChunks(ctx, id, 0, c, func(_ int64, err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				wg.Done()
+			})
+		}
+		wg.Wait() // answered: the requests go back to the pool
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, id := range ids {
+			chunks, err := st.ReadChunks(ctx, id, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(chunks) != rounds {
+				t.Fatalf("%s: %s holds %d chunks, want %d", when, id, len(chunks), rounds)
+			}
+			for i, c := range chunks {
+				if want := fmt.Sprintf("%s-%02d", id, i); c.Delta != want || c.Sequence != int64(i+1) {
+					t.Errorf("%s: %s chunk %d is %d %q, want %d %q", when, id, i, c.Sequence, c.Delta, i+1, want)
+				}
+			}
+		}
+	}
+	check("pending")
+	for _, id := range ids { // the stream's end moves its chunks to segments
+		if err := st.SetStreamStatus(ctx, id, 0, helix.StreamEnded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("moved")
 }

@@ -265,9 +265,7 @@ type Store struct {
 	// segments in one statement.
 	insLog  *sql.Stmt
 	insSegs [len(insRows)]*sql.Stmt
-	// logBuf is the log row being built, and scratch what else a flush
-	// builds; the writer's.
-	logBuf  []byte
+	// scratch is what a flush builds, kept for the next; the writer's.
 	scratch flushScratch
 
 	// The chunk log (see chunklog.go). owner names this store in the

@@ -3,11 +3,13 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
@@ -20,7 +22,10 @@ type appendReq struct {
 	ctx   context.Context
 	id    string
 	fence uint64
-	data  [][]byte // the chunks' JSON, without sequences
+	// data are the chunks' JSON, without sequences, in enc. The flush
+	// copies them into its log row: neither outlives the request.
+	data [][]byte
+	enc  []byte
 	// chunks are the caller's; read only until the request is answered.
 	chunks []helix.Chunk
 	// The outcome goes to res, or to done if it is set (QueueChunks).
@@ -33,6 +38,30 @@ type appendReq struct {
 	write *writeOp
 	// one backs data for a single chunk, the usual append.
 	one [1][]byte
+	// pooled: the request came from queuedReqs and goes back once
+	// answered.
+	pooled bool
+}
+
+// queuedReqs recycles the requests of QueueChunks, with their encoding
+// buffers: a streaming run queues one per chunk, and nothing holds a
+// request once its done callback has run.
+var queuedReqs = sync.Pool{New: func() any { return new(appendReq) }}
+
+// maxPooledEnc bounds the encoding buffer a recycled request keeps.
+const maxPooledEnc = 4 << 10
+
+// recycle returns a QueueChunks request to queuedReqs once answered.
+func (r *appendReq) recycle() {
+	if !r.pooled {
+		return
+	}
+	enc := r.enc[:0]
+	if cap(enc) > maxPooledEnc {
+		enc = nil
+	}
+	*r = appendReq{enc: enc}
+	queuedReqs.Put(r)
 }
 
 // appendRes is the outcome of an appendReq: the last sequence assigned.
@@ -138,35 +167,62 @@ func (s *Store) QueueChunks(ctx context.Context, sessionID string, fence uint64,
 		done(s.AppendChunks(ctx, sessionID, fence, nil))
 		return
 	}
-	req, err := newAppendReq(ctx, op, sessionID, fence, chunks)
-	if err != nil {
+	req := queuedReqs.Get().(*appendReq)
+	if err := req.encode(ctx, op, sessionID, fence, chunks); err != nil {
+		*req = appendReq{}
 		done(0, err)
 		return
 	}
-	req.done = done
+	req.done, req.pooled = done, true
 	if err := s.enqueue(ctx, op, req); err != nil {
+		*req = appendReq{}
 		done(0, err)
 	}
 }
 
 // newAppendReq encodes chunks for the group commit.
 func newAppendReq(ctx context.Context, op, sessionID string, fence uint64, chunks []helix.Chunk) (*appendReq, error) {
-	req := &appendReq{ctx: ctx, id: sessionID, fence: fence, chunks: chunks}
+	req := &appendReq{}
+	if err := req.encode(ctx, op, sessionID, fence, chunks); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// encode fills in r, an empty request (but for its encoding buffer), for
+// an append of chunks.
+func (r *appendReq) encode(ctx context.Context, op, sessionID string, fence uint64, chunks []helix.Chunk) error {
+	r.ctx, r.id, r.fence, r.chunks = ctx, sessionID, fence, chunks
 	if len(chunks) == 1 {
-		req.data = req.one[:]
+		r.data = r.one[:]
 	} else {
-		req.data = make([][]byte, len(chunks))
+		r.data = make([][]byte, len(chunks))
+	}
+	// One buffer for all: each chunk's JSON is sliced from it once every
+	// chunk is encoded (the buffer may move as it grows).
+	enc := r.enc[:0]
+	var ends [1]int
+	offs := ends[:0]
+	if len(chunks) > 1 {
+		offs = make([]int, 0, len(chunks))
 	}
 	for i := range chunks {
 		c := chunks[i]
 		c.Sequence = 0 // stored in its own column
-		b, err := c.AppendJSON(make([]byte, 0, 192))
+		var err error
+		enc, err = c.AppendJSON(enc)
 		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
+			return fmt.Errorf("sqlitestore: %s %q: encoding chunk %d: %w", op, sessionID, i, err)
 		}
-		req.data[i] = b
+		offs = append(offs, len(enc))
 	}
-	return req, nil
+	r.enc = enc
+	start := 0
+	for i, end := range offs {
+		r.data[i] = enc[start:end:end]
+		start = end
+	}
+	return nil
 }
 
 // lastSeqOf is the SQL expression for the last chunk sequence in the
@@ -199,6 +255,7 @@ func (s *Store) appender() {
 						op = r.write.op
 					}
 					r.answer(appendRes{err: fmt.Errorf("sqlitestore: %s %q: %w", op, r.id, store.ErrClosed)})
+					r.recycle()
 				default:
 					return
 				}
@@ -410,7 +467,16 @@ func (s *Store) flush(batch []*appendReq) {
 			}
 		}
 		// Every chunk appended goes into one log row, logID.
-		logID, logBuf := s.logNext, s.logBuf[:0]
+		// The log row is built in a buffer of its own, which the pending
+		// rows (until moved to segments) share instead of the requests'
+		// (recycled) buffers; sized up front, so that it does not move.
+		size := 0
+		for _, r := range batch {
+			for _, d := range r.data {
+				size += len(d) + 3*binary.MaxVarintLen64
+			}
+		}
+		logID, logBuf := s.logNext, make([]byte, 0, size)
 		// The streams appended to in this batch, as they will be once it
 		// commits: the tails the next batch starts from.
 		staged := sc.staged
@@ -464,9 +530,9 @@ func (s *Store) flush(batch []*appendReq) {
 				lb.adds[r.id] = add
 			}
 			for j, d := range r.data {
-				row := pendRow{seq: st.last + 1 + int64(j), id: logID, data: d}
-				add.rows = append(add.rows, row)
-				logBuf = appendLogRecord(logBuf, st.sid, row.seq, d)
+				seq := st.last + 1 + int64(j)
+				logBuf = appendLogRecord(logBuf, st.sid, seq, d)
+				add.rows = append(add.rows, pendRow{seq: seq, id: logID, data: logBuf[len(logBuf)-len(d) : len(logBuf) : len(logBuf)]})
 			}
 			st.last += int64(len(r.data))
 			staged[r.id] = st
@@ -478,9 +544,6 @@ func (s *Store) flush(batch []*appendReq) {
 				return err
 			}
 			s.logNext++
-		}
-		if cap(logBuf) <= 1<<20 {
-			s.logBuf = logBuf // reused; a rare huge batch's buffer is not kept
 		}
 		// Move the streams that have enough pending chunks, that stopped
 		// being active, or (on a sweep) that waited too long.
@@ -617,6 +680,7 @@ func (s *Store) flush(batch []*appendReq) {
 			res = appendRes{err: s.fail(r.ctx, op, r.id, err)}
 		}
 		r.answer(res)
+		r.recycle()
 	}
 	if err == nil {
 		for _, id := range touched {
