@@ -179,7 +179,9 @@ func checkUnauthorized(t *testing.T, h *harness, id string, creds []credential) 
 func TestUnauthorizedJWTIsOneBody(t *testing.T) {
 	secret := []byte("jwt-secret-for-tests-0123456789abcdef")
 	mint := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
-		base := jwt.MapClaims{"sub": "alice", "aud": "helix", "iss": "idp", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+		// (Not a key's name: a chain with the harness's keys refuses a
+		// token naming alice or bob, see the last case.)
+		base := jwt.MapClaims{"sub": "carol", "aud": "helix", "iss": "idp", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 		for k, v := range claims {
 			if v == nil {
 				delete(base, k)
@@ -208,7 +210,7 @@ func TestUnauthorizedJWTIsOneBody(t *testing.T) {
 	}
 	hour := time.Hour
 	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
-	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "alice", "aud": "helix", "iss": "idp",
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "carol", "aud": "helix", "iss": "idp",
 		"exp": time.Now().Add(hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
 		t.Fatal(err)
@@ -232,6 +234,7 @@ func TestUnauthorizedJWTIsOneBody(t *testing.T) {
 		{"alg none", bearer(none)},
 		{"tampered", bearer(good[:len(good)-4] + "AAAA")},
 		{"stream token as bearer", bearer(st.Token)},
+		{"naming an API key's principal", bearer(mint(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice"}))},
 	})
 }
 

@@ -58,29 +58,51 @@ func (f AuthenticatorFunc) Authenticate(r *http.Request) (Principal, error) { re
 // joins each one's detail. An error that does not wrap ErrUnauthenticated
 // stops the chain and is returned as is. A chain with no authenticators
 // refuses every request.
+//
+// Principals are owners by ID alone, so a chain of [APIKeys] and a [JWT]
+// refuses, as unauthenticated, a token whose principal is the name of one
+// of those keys: it would act as the key's holder. (A JWTConfig's Reserved
+// does the same for a JWT used outside a chain, and for other names.)
 func Chain(auths ...Authenticator) Authenticator {
-	list := make([]Authenticator, 0, len(auths))
+	c := chain{list: make([]Authenticator, 0, len(auths))}
 	for _, a := range auths {
-		if a != nil {
-			list = append(list, a)
+		if a == nil {
+			continue
+		}
+		c.list = append(c.list, a)
+		if ak, ok := a.(*APIKeys); ok && ak != nil {
+			for _, e := range ak.entries {
+				if c.keyNames == nil {
+					c.keyNames = make(map[string]bool)
+				}
+				c.keyNames[e.name] = true
+			}
 		}
 	}
-	return chain(list)
+	return c
 }
 
-type chain []Authenticator
+type chain struct {
+	list []Authenticator
+	// keyNames are the names of the chain's API keys, which no JWT of
+	// the chain may name.
+	keyNames map[string]bool
+}
 
-var _ Authenticator = chain(nil)
+var _ Authenticator = chain{}
 
 func (c chain) Authenticate(r *http.Request) (Principal, error) {
-	if len(c) == 0 {
+	if len(c.list) == 0 {
 		return Principal{}, unauthenticated("no authenticator configured")
 	}
 	var errs []error
-	for _, a := range c {
+	for _, a := range c.list {
 		p, err := a.Authenticate(r)
 		if err == nil {
-			return p, nil
+			if _, isJWT := a.(*JWT); !isJWT || !c.keyNames[p.ID] {
+				return p, nil
+			}
+			err = unauthenticated("jwt: the principal claim names an API key of the same server")
 		}
 		if !errors.Is(err, ErrUnauthenticated) {
 			return Principal{}, err

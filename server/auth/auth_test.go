@@ -118,6 +118,31 @@ func TestChainAPIKeysThenJWT(t *testing.T) {
 	}
 }
 
+// TestChainRefusesJWTNamingAKey: in a chain with API keys, a JWT whose
+// principal is a key's name is refused (it would own that key's sessions),
+// in either order, while other tokens and the key itself still work.
+func TestChainRefusesJWTNamingAKey(t *testing.T) {
+	keys := mustAPIKeys(t, "alice="+aliceKey)
+	j := mustJWT(t, auth.JWTConfig{Secret: hsSecret, Now: fixedNow})
+	asAlice := signHS(t, hsSecret, with(validClaims(), "sub", "alice"))
+	asBob := signHS(t, hsSecret, with(validClaims(), "sub", "bob"))
+	for name, a := range map[string]auth.Authenticator{"keys first": auth.Chain(keys, j), "jwt first": auth.Chain(j, keys)} {
+		if got, err := a.Authenticate(newRequest("Bearer " + asAlice)); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Errorf("%s: a JWT naming the key alice: Authenticate() = %v, %v, want ErrUnauthenticated", name, got, err)
+		}
+		if got, err := a.Authenticate(newRequest("Bearer " + asBob)); err != nil || got != (auth.Principal{ID: "bob", Method: auth.MethodJWT}) {
+			t.Errorf("%s: a JWT naming bob: Authenticate() = %v, %v, want bob by jwt", name, got, err)
+		}
+		if got, err := a.Authenticate(newRequest("Bearer " + aliceKey)); err != nil || got != (auth.Principal{ID: "alice", Method: auth.MethodAPIKey}) {
+			t.Errorf("%s: alice's key: Authenticate() = %v, %v, want alice by api key", name, got, err)
+		}
+	}
+	// Alone, the JWT authenticator knows no keys.
+	if got, err := j.Authenticate(newRequest("Bearer " + asAlice)); err != nil || got.ID != "alice" {
+		t.Errorf("JWT alone: Authenticate() = %v, %v, want alice", got, err)
+	}
+}
+
 func TestPrincipalContext(t *testing.T) {
 	ctx := t.Context()
 	if _, ok := auth.PrincipalFromContext(ctx); ok {

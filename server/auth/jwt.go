@@ -50,7 +50,8 @@ type JWTConfig struct {
 	// whose subject happens to equal one does not act as that principal.
 	// Such tokens are refused as unauthenticated. (It cannot protect the
 	// other way: a key added later under a name tokens used before owns
-	// their sessions.) [Chain] does not fill it in.
+	// their sessions.) A [Chain] refuses tokens naming its own API keys
+	// whether or not they are listed here.
 	Reserved []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
