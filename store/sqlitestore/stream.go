@@ -169,13 +169,14 @@ func (s *Store) QueueChunks(ctx context.Context, sessionID string, fence uint64,
 	}
 	req := queuedReqs.Get().(*appendReq)
 	if err := req.encode(ctx, op, sessionID, fence, chunks); err != nil {
-		*req = appendReq{}
+		req.pooled = true
+		req.recycle()
 		done(0, err)
 		return
 	}
 	req.done, req.pooled = done, true
 	if err := s.enqueue(ctx, op, req); err != nil {
-		*req = appendReq{}
+		req.recycle() // not queued: nobody else holds it
 		done(0, err)
 	}
 }
