@@ -33,7 +33,8 @@ func PrepareNewSession(s *Session, now time.Time) (Session, error) {
 
 // Validate checks the parts of c that do not depend on what is stored: c
 // must have a session with an ID, and its run and checkpoint, if set, must
-// have IDs.
+// have IDs; a rewind must keep zero or more messages, and a checkpoint
+// written with it may not count messages past the rewound conversation.
 func (c *Commit) Validate() error {
 	if c.Session == nil || c.Session.ID == "" {
 		return errors.New("missing session")
@@ -43,6 +44,15 @@ func (c *Commit) Validate() error {
 	}
 	if c.Checkpoint != nil && c.Checkpoint.ID == "" {
 		return fmt.Errorf("session %q: checkpoint without id", c.Session.ID)
+	}
+	if r := c.Rewind; r != nil {
+		if r.Messages < 0 {
+			return fmt.Errorf("session %q: rewind to %d messages", c.Session.ID, r.Messages)
+		}
+		if c.Checkpoint != nil && c.Checkpoint.MessageCount > r.Messages+len(c.Messages) {
+			return fmt.Errorf("session %q: checkpoint %q counts %d messages, past the rewound conversation's %d",
+				c.Session.ID, c.Checkpoint.ID, c.Checkpoint.MessageCount, r.Messages+len(c.Messages))
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	helix "github.com/helix-agents/helix-go"
+	"github.com/helix-agents/helix-go/llm"
 	"github.com/helix-agents/helix-go/store"
 )
 
@@ -71,6 +72,13 @@ func TestCommitValidate(t *testing.T) {
 			wantErr: `session "s-1": checkpoint without id`},
 		{name: "session only", c: store.Commit{Session: sess}},
 		{name: "all", c: store.Commit{Session: sess, Run: &store.Run{ID: "r"}, Checkpoint: &store.Checkpoint{ID: "c"}}},
+		{name: "negative rewind", c: store.Commit{Session: sess, Rewind: &store.Rewind{Messages: -1}},
+			wantErr: `session "s-1": rewind to -1 messages`},
+		{name: "checkpoint past a rewind", c: store.Commit{Session: sess, Messages: make([]llm.Message, 1),
+			Checkpoint: &store.Checkpoint{ID: "c", MessageCount: 3}, Rewind: &store.Rewind{Messages: 1}},
+			wantErr: `session "s-1": checkpoint "c" counts 3 messages, past the rewound conversation's 2`},
+		{name: "rewind", c: store.Commit{Session: sess, Messages: make([]llm.Message, 1),
+			Checkpoint: &store.Checkpoint{ID: "c", MessageCount: 1}, Rewind: &store.Rewind{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkErr(t, tc.c.Validate(), tc.wantErr)

@@ -222,6 +222,23 @@ type Commit struct {
 	Checkpoint *Checkpoint
 	// ClearControl removes any pending interrupt/abort request.
 	ClearControl bool
+	// Rewind, if set, takes the conversation back to an earlier point
+	// before Messages are appended: see [Rewind].
+	Rewind *Rewind
+}
+
+// Rewind is the part of a [Commit] that takes a session's conversation
+// back, as a regenerated answer does: the stored messages from index
+// Messages on are deleted, and so are the checkpoints that count more
+// messages than that (they describe a conversation that no longer
+// exists); then the commit's own messages are appended from there. The
+// commit's Session.MessageCount must be Messages plus the commit's new
+// messages. A rewind past the stored messages (Messages greater than the
+// stored count) fails the commit with an error wrapping [ErrConflict].
+// Runs and the stream are kept: they are the record of what happened.
+type Rewind struct {
+	// Messages is how many of the stored messages are kept.
+	Messages int
 }
 
 // Page is a page of a list.

@@ -263,6 +263,21 @@ type commitWrite struct {
 	now time.Time
 }
 
+// rewindCheckpoints drops the newest checkpoints while they count more
+// than n messages (a session's checkpoints count more and more messages,
+// so these are all of them); the caller holds sess.mu.
+func (sess *session) rewindCheckpoints(n int) {
+	for len(sess.cps) > 0 {
+		last := sess.cps[len(sess.cps)-1]
+		if last.MessageCount <= n {
+			return
+		}
+		delete(sess.cpIndex, last.ID)
+		sess.cps[len(sess.cps)-1] = nil
+		sess.cps = sess.cps[:len(sess.cps)-1]
+	}
+}
+
 // prepareCommit validates c and copies its records, outside the lock.
 func (s *Store) prepareCommit(ctx context.Context, op string, c store.Commit) (*session, *commitWrite, error) {
 	if err := s.check(ctx, op); err != nil {
@@ -301,9 +316,17 @@ func (w *commitWrite) apply(sess *session) (int64, error) {
 		return 0, fmt.Errorf("memstore: commit %q: stored version %d, expected %d: %w",
 			id, sess.rec.Version, c.ExpectedVersion, store.ErrConflict)
 	}
-	if want := len(sess.messages) + len(c.Messages); rec.MessageCount != want {
+	kept := len(sess.messages)
+	if c.Rewind != nil {
+		if c.Rewind.Messages > kept {
+			return 0, fmt.Errorf("memstore: commit %q: rewind to %d messages, past the %d stored: %w",
+				id, c.Rewind.Messages, kept, store.ErrConflict)
+		}
+		kept = c.Rewind.Messages
+	}
+	if want := kept + len(c.Messages); rec.MessageCount != want {
 		return 0, fmt.Errorf("memstore: commit %q: message count %d, want %d stored + %d new: %w",
-			id, rec.MessageCount, len(sess.messages), len(c.Messages), store.ErrConflict)
+			id, rec.MessageCount, kept, len(c.Messages), store.ErrConflict)
 	}
 	if cp != nil {
 		if _, ok := sess.cpIndex[cp.ID]; ok {
@@ -316,6 +339,13 @@ func (w *commitWrite) apply(sess *session) (int64, error) {
 	rec.CreatedAt = sess.rec.CreatedAt
 	rec.UpdatedAt = now
 	sess.rec = rec
+	if kept < len(sess.messages) {
+		clear(sess.messages[kept:]) // no message kept alive by the array
+		sess.messages = sess.messages[:kept]
+	}
+	if c.Rewind != nil {
+		sess.rewindCheckpoints(kept)
+	}
 	sess.messages = append(sess.messages, c.Messages...)
 	if run != nil {
 		if i, ok := sess.runIndex[run.ID]; ok {

@@ -46,6 +46,7 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 	id := created.ID
 	b := &pgx.Batch{}
 	b.Queue(s.sql.startSession, id, created.Principal, created.AgentType, string(created.Status), created.CreatedAt, created.UpdatedAt, createdData)
+	s.queueRewind(b, c)
 	b.Queue(s.sql.commitStrict, args...)
 	if len(chunks) > 0 {
 		b.Queue(s.sql.appendOne, id, int64(1), int64(len(chunks)), data, s.channel, notifyPayloads([]string{id})[0])
@@ -55,6 +56,11 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 	err = func() error {
 		if _, err := br.Exec(); err != nil {
 			return err
+		}
+		if c.Rewind != nil {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
 		if _, err := br.Exec(); err != nil {
 			return err
@@ -89,6 +95,14 @@ func (s *Store) StartSession(ctx context.Context, rec *store.Session, c store.Co
 	return c.ExpectedVersion + 1, nil
 }
 
+// queueRewind queues the rewind of c, if it has one, to run before its
+// commit in the same transaction.
+func (s *Store) queueRewind(b *pgx.Batch, c store.Commit) {
+	if c.Rewind != nil {
+		b.Queue(s.sql.rewind, c.Session.ID, c.ExpectedVersion, int64(c.Rewind.Messages))
+	}
+}
+
 var _ store.RunEnder = (*Store)(nil)
 
 // EndRun commits c, appends chunks (the run's run_end) with c.Fence and
@@ -115,6 +129,7 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 	}
 	payload := notifyPayloads([]string{id})[0]
 	b := &pgx.Batch{}
+	s.queueRewind(b, c)
 	b.Queue(s.sql.commitStrict, args...)
 	if len(chunks) > 0 {
 		b.Queue(s.sql.appendOne, id, int64(c.Fence), int64(len(chunks)), data, s.channel, payload)
@@ -123,6 +138,11 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 	br := s.pool.SendBatch(ctx, b)
 	var last *int64
 	err = func() error {
+		if c.Rewind != nil {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
 		// No row: no such session (then nothing of the pipeline writes).
 		var fence, version, stored, one int64
 		var newVersion *int64
@@ -142,17 +162,7 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 		err = cerr
 	}
 	if err != nil {
-		var pe *pgconn.PgError
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, notFound(op, id)
-		}
-		if errors.As(err, &pe) && pe.Code == "22012" {
-			return 0, s.refused(ctx, op, c)
-		}
-		if errors.As(err, &pe) && pe.Code == "23505" && c.Checkpoint != nil && pe.TableName == "checkpoints" {
-			return 0, fmt.Errorf("pgstore: %s %q: checkpoint %q: %w", op, id, c.Checkpoint.ID, store.ErrExists)
-		}
-		return 0, s.fail(ctx, op, id, err)
+		return 0, s.commitFailed(ctx, op, c, err)
 	}
 	if len(chunks) > 0 {
 		if last == nil {
@@ -169,6 +179,48 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 
 // refused explains a commit that the one-write paths found refused, as
 // Commit does: an unknown session, a stale fence, or a conflict.
+// commitFailed is the error of a pipeline holding c's commitStrict that
+// failed with err.
+func (s *Store) commitFailed(ctx context.Context, op string, c store.Commit, err error) error {
+	var pe *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return notFound(op, c.Session.ID)
+	case errors.As(err, &pe) && pe.Code == "22012":
+		return s.refused(ctx, op, c)
+	case errors.As(err, &pe) && pe.Code == "23505" && c.Checkpoint != nil && pe.TableName == "checkpoints":
+		return fmt.Errorf("pgstore: %s %q: checkpoint %q: %w", op, c.Session.ID, c.Checkpoint.ID, store.ErrExists)
+	}
+	return s.fail(ctx, op, c.Session.ID, err)
+}
+
+// commitRewound is Commit for a commit with a rewind: the rewind and the
+// commit in one round trip that PostgreSQL runs as one transaction.
+func (s *Store) commitRewound(ctx context.Context, op string, c store.Commit, args []any) (int64, error) {
+	b := &pgx.Batch{}
+	s.queueRewind(b, c)
+	b.Queue(s.sql.commitStrict, args...)
+	br := s.pool.SendBatch(ctx, b)
+	var newVersion *int64
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		var fence, version, stored, one int64
+		return br.QueryRow().Scan(&fence, &version, &stored, &newVersion, &one)
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, s.commitFailed(ctx, op, c, err)
+	}
+	if newVersion == nil { // (commitStrict fails instead)
+		return 0, s.refused(ctx, op, c)
+	}
+	return *newVersion, nil
+}
+
 func (s *Store) refused(ctx context.Context, op string, c store.Commit) error {
 	id := c.Session.ID
 	var fence, version int64

@@ -171,7 +171,7 @@ func isUndefined(err error) bool {
 // statements holds the SQL of every query, with the schema filled in.
 type statements struct {
 	createSession, getSession, commit                                          string
-	startSession, commitStrict, fenceAndVersion                                string
+	startSession, commitStrict, fenceAndVersion, rewind                        string
 	listSessions                                                               [8]string // by filter mask: principal 1, agent type 2, status 4
 	listMessages, getRun, listRuns                                             string
 	getCheckpoint, latestCheckpoint, listCheckpoints                           string
@@ -248,6 +248,25 @@ WITH l AS (
 	FROM upd WHERE $13::text IS NOT NULL
 )
 SELECT l.fence, cur.version, cur.n_messages, (SELECT version FROM upd) FROM l, cur`)
+	// rewind is the store.Rewind of a commit that runs next in the same
+	// transaction ($1 id, $2 expected version, $3 messages kept): it
+	// deletes the messages from $3 on and the newest checkpoints that
+	// count more (the highest ords: a session's checkpoints count more and
+	// more messages), and counts what is left, so that the commit appends
+	// from $3. With another version or fewer messages stored it changes
+	// nothing, and the commit then fails.
+	st.rewind = r.Replace(`
+WITH s AS (
+	SELECT id FROM {s}.sessions WHERE id = $1 AND version = $2::bigint AND n_messages >= $3::integer
+), m AS (
+	DELETE FROM {s}.messages WHERE session_id IN (SELECT id FROM s) AND idx >= $3::integer
+), c AS (
+	DELETE FROM {s}.checkpoints WHERE session_id IN (SELECT id FROM s)
+		AND (convert_from(data, 'UTF8')::jsonb ->> 'messageCount')::integer > $3::integer
+	RETURNING 1
+)
+UPDATE {s}.sessions SET n_messages = $3::integer, n_checkpoints = n_checkpoints - (SELECT count(*) FROM c)
+WHERE id IN (SELECT id FROM s)`)
 	// commitStrict is commit, failing (division by zero) when it does not
 	// update the session: a refused commit then aborts the rest of its
 	// pipeline (StartSession, EndRun), which PostgreSQL runs as one

@@ -176,6 +176,9 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if c.Rewind != nil {
+		return s.commitRewound(ctx, op, c, args)
+	}
 	id := c.Session.ID
 	rec := c.Session
 	var cpID *string

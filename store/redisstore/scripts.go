@@ -62,9 +62,10 @@ return create(ARGV, 0)
 // commitLua defines commit(A): the commit of the session of KEYS[1]
 // (stream KEYS[2]), returning the new version or an error reply. A =
 // fence, expectedVersion, messageCount, rec, principal, agentType, status,
-// runID, run, checkpointID, checkpoint, clearControl, ttl, messages... An
-// empty run or checkpoint id means none. Every check comes before the
-// first write: a refused commit writes nothing.
+// runID, run, checkpointID, checkpoint, clearControl, ttl, rewind,
+// messages... An empty run or checkpoint id means none; rewind is the
+// number of stored messages kept (store.Rewind), or empty. Every check
+// comes before the first write: a refused commit writes nothing.
 const commitLua = `
 local function commit(A)
   local s = KEYS[1]
@@ -79,14 +80,51 @@ local function commit(A)
   if tonumber(h[1]) ~= tonumber(A[2]) then
     return redis.error_reply('CONFLICT ' .. h[1])
   end
-  local first = 14
+  local first = 15
   local nmsg = #A - first + 1
-  local mc = tonumber(h[3])
+  local stored = tonumber(h[3])
+  local mc = stored
+  if A[14] ~= '' then
+    mc = tonumber(A[14])
+    if mc > stored then
+      return redis.error_reply('MSGCOUNT ' .. h[3])
+    end
+  end
   if mc + nmsg ~= tonumber(A[3]) then
-    return redis.error_reply('MSGCOUNT ' .. h[3])
+    return redis.error_reply('MSGCOUNT ' .. mc)
   end
   if A[10] ~= '' and h[7] then
     return redis.error_reply('EXISTS checkpoint')
+  end
+  local cc = tonumber(h[5])
+  if A[14] ~= '' then
+    -- The rewind: the messages from mc on, and the newest checkpoints
+    -- while they count more messages than mc (each counts at least as
+    -- many as the one before).
+    local d = {}
+    for i = mc, stored - 1 do
+      d[#d + 1] = 'm:' .. i
+      if #d >= 1000 then
+        redis.call('HDEL', s, unpack(d))
+        d = {}
+      end
+    end
+    while cc > 0 do
+      local cp = cjson.decode(redis.call('HGET', s, 'c:' .. (cc - 1)))
+      if cp.messageCount <= mc then
+        break
+      end
+      d[#d + 1] = 'c:' .. (cc - 1)
+      d[#d + 1] = 'ci:' .. cp.id
+      cc = cc - 1
+      if #d >= 1000 then
+        redis.call('HDEL', s, unpack(d))
+        d = {}
+      end
+    end
+    if #d > 0 then
+      redis.call('HDEL', s, unpack(d))
+    end
   end
   local v = tonumber(h[1]) + 1
   local f = {'rec', A[4], 'v', v, 'p', A[5], 'a', A[6], 's', A[7], 'mc', mc + nmsg}
@@ -105,13 +143,15 @@ local function commit(A)
     end
   end
   if A[10] ~= '' then
-    local cc = tonumber(h[5])
     f[#f + 1] = 'c:' .. cc
     f[#f + 1] = A[11]
     f[#f + 1] = 'ci:' .. A[10]
     f[#f + 1] = cc
     f[#f + 1] = 'cc'
     f[#f + 1] = cc + 1
+  elseif A[14] ~= '' then
+    f[#f + 1] = 'cc'
+    f[#f + 1] = cc
   end
   for i = first, #A do
     f[#f + 1] = 'm:' .. (mc + i - first)

@@ -129,7 +129,7 @@ func (s *Store) commitArgs(op string, c store.Commit, extra int) ([]any, error) 
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %s %q: encoding session: %w", op, id, err)
 	}
-	all := make([]any, extra+13, extra+13+len(c.Messages))
+	all := make([]any, extra+14, extra+14+len(c.Messages))
 	args := all[extra:]
 	args[0] = strconv.FormatUint(c.Fence, 10)
 	args[1] = strconv.FormatInt(c.ExpectedVersion, 10)
@@ -160,6 +160,10 @@ func (s *Store) commitArgs(op string, c store.Commit, extra int) ([]any, error) 
 		args[11] = "1"
 	}
 	args[12] = s.ttlArg
+	args[13] = ""
+	if c.Rewind != nil {
+		args[13] = strconv.Itoa(c.Rewind.Messages)
+	}
 	for i := range c.Messages {
 		b, err := json.Marshal(&c.Messages[i])
 		if err != nil {

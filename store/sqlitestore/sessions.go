@@ -298,9 +298,26 @@ func commitOp(c store.Commit, stream helix.StreamStatus) (fn func(t txn) error, 
 		if version != c.ExpectedVersion {
 			return fmt.Errorf("sqlitestore: %s %q: stored version %d, expected %d: %w", op, id, version, c.ExpectedVersion, store.ErrConflict)
 		}
-		if want := int(count) + len(c.Messages); rec.MessageCount != want {
+		kept := count
+		if rw := c.Rewind; rw != nil {
+			if int64(rw.Messages) > count {
+				return fmt.Errorf("sqlitestore: %s %q: rewind to %d messages, past the %d stored: %w",
+					op, id, rw.Messages, count, store.ErrConflict)
+			}
+			kept = int64(rw.Messages)
+		}
+		if want := int(kept) + len(c.Messages); rec.MessageCount != want {
 			return fmt.Errorf("sqlitestore: %s %q: message count %d, want %d stored + %d new: %w",
-				op, id, rec.MessageCount, count, len(c.Messages), store.ErrConflict)
+				op, id, rec.MessageCount, kept, len(c.Messages), store.ErrConflict)
+		}
+		if c.Rewind != nil {
+			if _, err := t.exec(`DELETE FROM messages WHERE sid = ? AND idx >= ?`, sid, kept); err != nil {
+				return err
+			}
+			if _, err := t.exec(`DELETE FROM checkpoints WHERE sid = ? AND json_extract(CAST(data AS TEXT), '$.messageCount') > ?`, sid, kept); err != nil {
+				return err
+			}
+			count = kept
 		}
 		for i, m := range msgs {
 			if _, err := t.exec(`INSERT INTO messages (sid, idx, data) VALUES (?, ?, ?)`, sid, count+int64(i), m); err != nil {

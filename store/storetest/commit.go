@@ -16,6 +16,7 @@ func commitCases() []testCase {
 		{"CommitRunUpsert", testCommitRunUpsert},
 		{"CommitConflictVersion", testCommitConflictVersion},
 		{"CommitConflictMessageCount", testCommitConflictMessageCount},
+		{"CommitRewind", testCommitRewind},
 		{"ControlRequests", testControlRequests},
 		{"Fencing", testFencing},
 		{"FencingPerSession", testFencingPerSession},
@@ -318,4 +319,115 @@ func testFencingPerSession(t *testing.T, e *env) {
 	_, err = e.st.AppendChunks(e.ctx, "a", fa, deltas("a", 0, 1))
 	must(t, err, "AppendChunks to a with a's newest token after tokens were issued for b")
 	must(t, e.st.SetStreamStatus(e.ctx, "a", fa, helix.StreamEnded), "SetStreamStatus of a with a's newest token")
+}
+
+// testCommitRewind: a commit with a Rewind drops the messages from its
+// point on and the checkpoints that count more, then appends its own, all
+// or nothing; through EndRun too, where the store has it.
+func testCommitRewind(t *testing.T, e *env) {
+	e.newSession(t, "s-1")
+	cp := func(id string, count int) *store.Checkpoint {
+		return &store.Checkpoint{ID: id, RunID: "run-1", Step: 1, Status: helix.StatusCompleted, MessageCount: count, CreatedAt: base}
+	}
+	e.commit(t, "s-1", textMessages(0, 2), &store.Run{ID: "run-1", Turn: 1, Status: helix.StatusCompleted, StartedAt: base}, cp("cp-1", 2))
+	e.commit(t, "s-1", textMessages(2, 2), &store.Run{ID: "run-2", Turn: 2, Status: helix.StatusCompleted, StartedAt: base}, cp("cp-2", 4))
+	e.commit(t, "s-1", textMessages(4, 1), nil, cp("cp-3", 5))
+
+	// Refused: past the stored messages, or a count that does not add up.
+	before := e.snapshot(t, "s-1")
+	for _, tc := range []struct {
+		name        string
+		keep, count int
+	}{
+		{"past the stored messages", 6, 7},
+		{"a message count that ignores the rewind", 3, 6},
+	} {
+		s := e.get(t, "s-1")
+		s.MessageCount = tc.count
+		_, err := e.st.Commit(e.ctx, store.Commit{Session: s, ExpectedVersion: s.Version,
+			Messages: textMessages(100, 1), Rewind: &store.Rewind{Messages: tc.keep}})
+		wantIs(t, err, store.ErrConflict, "Commit with a rewind %s", tc.name)
+		e.unchanged(t, "s-1", before, "a refused rewind ("+tc.name+")")
+	}
+	s := e.get(t, "s-1")
+	_, err := e.st.Commit(e.ctx, store.Commit{Session: s, ExpectedVersion: s.Version - 1, Rewind: &store.Rewind{Messages: 1}})
+	wantIs(t, err, store.ErrConflict, "Commit with a rewind and a stale version")
+	e.unchanged(t, "s-1", before, "a rewind with a stale version")
+
+	// Back to 3 messages: cp-2 and cp-3 count more and go; cp-1 stays.
+	s.MessageCount = 4
+	v, err := e.st.Commit(e.ctx, store.Commit{Session: s, ExpectedVersion: s.Version, Messages: textMessages(10, 1),
+		Run: &store.Run{ID: "run-3", Turn: 3, Status: helix.StatusRunning, StartedAt: base},
+		Checkpoint: cp("cp-4", 4), Rewind: &store.Rewind{Messages: 3}})
+	must(t, err, "Commit with a rewind to 3 messages")
+	if v != s.Version+1 {
+		t.Errorf("Commit with a rewind returned version %d, want %d", v, s.Version+1)
+	}
+	wantMsgs := append(textMessages(0, 3), textMessages(10, 1)...)
+	page, err := e.st.ListMessages(e.ctx, "s-1", 0, 0)
+	must(t, err, "ListMessages")
+	if d := diff(store.Page[llm.Message]{Items: wantMsgs, Total: 4}, page); d != "" {
+		t.Errorf("ListMessages after a rewind to 3 and one new message; -want +got:\n%s", d)
+	}
+	if got := e.get(t, "s-1").MessageCount; got != 4 {
+		t.Errorf("MessageCount after the rewind = %d, want 4", got)
+	}
+	ids := func() []string {
+		t.Helper()
+		cps, err := e.st.ListCheckpoints(e.ctx, "s-1", 0, 0)
+		must(t, err, "ListCheckpoints")
+		var out []string
+		for _, c := range cps.Items {
+			out = append(out, c.ID)
+		}
+		if cps.Total != len(out) {
+			t.Errorf("ListCheckpoints: Total %d for %d items", cps.Total, len(out))
+		}
+		return out
+	}
+	if d := diff([]string{"cp-1", "cp-4"}, ids()); d != "" {
+		t.Errorf("checkpoints after the rewind: those counting more than 3 messages must go; -want +got:\n%s", d)
+	}
+	for _, id := range []string{"cp-2", "cp-3"} {
+		_, err := e.st.GetCheckpoint(e.ctx, "s-1", id)
+		wantIs(t, err, store.ErrNotFound, "GetCheckpoint(%q) after the rewind", id)
+	}
+	latest, err := e.st.LatestCheckpoint(e.ctx, "s-1")
+	must(t, err, "LatestCheckpoint")
+	if latest.ID != "cp-4" {
+		t.Errorf("LatestCheckpoint after the rewind = %q, want cp-4", latest.ID)
+	}
+	runs, err := e.st.ListRuns(e.ctx, "s-1")
+	must(t, err, "ListRuns")
+	if len(runs) != 3 {
+		t.Errorf("ListRuns after the rewind: %d runs, want all 3 (runs are kept)", len(runs))
+	}
+	// A later checkpoint takes the next place, and an id of a dropped one
+	// can be used again.
+	e.commit(t, "s-1", textMessages(11, 1), nil, cp("cp-2", 5))
+	if d := diff([]string{"cp-1", "cp-4", "cp-2"}, ids()); d != "" {
+		t.Errorf("checkpoints after one more commit; -want +got:\n%s", d)
+	}
+
+	// A rewind to nothing, through EndRun where the store has it.
+	s = e.get(t, "s-1")
+	s.MessageCount = 1
+	c := store.Commit{Session: s, ExpectedVersion: s.Version, Messages: textMessages(20, 1), Rewind: &store.Rewind{}}
+	if ender, ok := e.st.(store.RunEnder); ok {
+		_, err = ender.EndRun(e.ctx, c, []helix.Chunk{{Type: helix.ChunkRunStart, SessionID: "s-1", RunID: "run-4", Timestamp: 1}}, helix.StreamActive)
+		must(t, err, "EndRun with a rewind to 0 messages")
+	} else {
+		_, err = e.st.Commit(e.ctx, c)
+		must(t, err, "Commit with a rewind to 0 messages")
+	}
+	page, err = e.st.ListMessages(e.ctx, "s-1", 0, 0)
+	must(t, err, "ListMessages")
+	if d := diff(store.Page[llm.Message]{Items: textMessages(20, 1), Total: 1}, page); d != "" {
+		t.Errorf("ListMessages after a rewind to 0 and one new message; -want +got:\n%s", d)
+	}
+	if got := ids(); len(got) != 0 {
+		t.Errorf("checkpoints after a rewind to 0 messages: %v, want none", got)
+	}
+	_, err = e.st.LatestCheckpoint(e.ctx, "s-1")
+	wantIs(t, err, store.ErrNotFound, "LatestCheckpoint with none left")
 }
