@@ -102,8 +102,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, p auth.Princ
 }
 
 // chatTurn starts a new turn with the request's text, or resumes an
-// interrupted session with it.
+// interrupted session with it; a regenerate-message answers the session's
+// last user message again, in place of the answer it had.
 func (s *Server) chatTurn(ctx context.Context, p auth.Principal, id string, sess *store.Session, agentType string, req *chat.Request) (*local.Handle, error) {
+	if sess != nil && req.Trigger == chat.TriggerRegenerate {
+		return s.rt.Regenerate(ctx, id, local.WithPrincipal(p.ID))
+	}
 	if sess != nil && sess.Status == helix.StatusInterrupted {
 		return s.rt.Resume(ctx, id, local.ResumeOptions{Message: req.Text})
 	}

@@ -168,6 +168,33 @@ func TestChatMessage(t *testing.T) {
 	}
 }
 
+// TestChatRegenerate: regenerate-message answers the last user message
+// again in place of its answer; the history holds that message once.
+func TestChatRegenerate(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	first := h.chatDo("POST", "/chat/chat_r", aliceKey, map[string]any{"message": "hi", "agentType": "echo"})
+	if first.status != 200 || first.text() != "hello from helix" {
+		t.Fatalf("first turn: %d %s", first.status, first.body)
+	}
+	u := h.chatDo("POST", "/chat/chat_r", aliceKey, transportBody("chat_r", []any{userUIMessage("u1", "hi")},
+		map[string]any{"trigger": "regenerate-message", "messageId": first.first("start")["messageId"]}))
+	if u.status != 200 || !u.done || u.text() != "hello from helix" || u.first("finish")["finishReason"] != "stop" {
+		t.Fatalf("regenerate: %d %s %s", u.status, u.body, u.types())
+	}
+	var page api.MessagePage
+	if err := json.Unmarshal([]byte(h.do("GET", "/messages?sessionId=chat_r", aliceKey, nil).body), &page); err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 2 || page.Messages[0].Text() != "hi" || page.Messages[1].Text() != "hello from helix" {
+		t.Errorf("history after regenerating: %+v, want the question once and the new answer", page)
+	}
+	// Another principal's chat is not found, and nothing changes.
+	if u := h.chatDo("POST", "/chat/chat_r", bobKey, transportBody("chat_r", []any{userUIMessage("u1", "hi")},
+		map[string]any{"trigger": "regenerate-message"})); u.status != 404 {
+		t.Errorf("bob regenerating alice's chat: %d %s, want 404", u.status, u.body)
+	}
+}
+
 func TestChatAgentSelection(t *testing.T) {
 	h := newHarness(t, harnessConfig{opts: func(o *Options) { o.DefaultAgent = "echo" }})
 	msg := map[string]any{"message": "hi"}

@@ -36,6 +36,9 @@ type startSpec struct {
 	// create, if set, is the new session as it is to be created, in the
 	// write that commits the run (store.SessionStarter).
 	create *store.Session
+	// rewind, if set, takes the history back with the run's first commit
+	// (Regenerate); sess.MessageCount is already the rewound count.
+	rewind *store.Rewind
 }
 
 // execution is one run: it owns the session (by fence) until it ends.
@@ -148,7 +151,7 @@ func (r *Runtime) prepareLocked(ctx context.Context, agent *helix.Agent, sess *s
 		sess.StepCount = 0
 		sess.Output = nil
 	}
-	commit := store.Commit{Session: sess, ExpectedVersion: sess.Version, Fence: fence, Run: run, ClearControl: true}
+	commit := store.Commit{Session: sess, ExpectedVersion: sess.Version, Fence: fence, Run: run, ClearControl: true, Rewind: spec.rewind}
 	if spec.userMsg != nil {
 		commit.Messages = []llm.Message{*spec.userMsg}
 		sess.MessageCount++

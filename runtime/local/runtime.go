@@ -423,6 +423,92 @@ func (r *Runtime) Retry(ctx context.Context, sessionID string) (*Handle, error) 
 	return r.start(ctx, agent, sess, startSpec{kind: startRetry})
 }
 
+// Regenerate answers a session's last user message again, as a new turn:
+// the conversation goes back to just after that message (the answer and
+// anything after it are dropped from the history, with the checkpoints
+// that count them: see [store.Rewind]) and a new run answers it. The
+// session's custom state goes back to the newest checkpoint before that
+// message; a first turn's has none, and keeps its state. The stream and
+// the run records are kept: they are the record of what happened. Only
+// the session's owner may regenerate it (WithPrincipal; WithSessionID is
+// ignored).
+//
+// Errors: ErrSessionNotFound; ErrAlreadyRunning if the session is running
+// or suspended; ErrNotResumable for a sub-agent's session; ErrInvalidInput
+// when the history has no user message.
+func (r *Runtime) Regenerate(ctx context.Context, sessionID string, opts ...ExecuteOption) (*Handle, error) {
+	var o executeOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	sess, err := r.getSession(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.principal != "" && sess.Principal != o.principal:
+		return nil, fmt.Errorf("local: session %q: %w", sessionID, helix.ErrSessionNotFound)
+	case sess.ParentSessionID != "":
+		return nil, fmt.Errorf("local: session %q is a sub-agent's: %w", sessionID, helix.ErrNotResumable)
+	case sess.Status == helix.StatusRunning || sess.Status.Suspended():
+		return nil, fmt.Errorf("local: session %q is %s: %w", sessionID, sess.Status, helix.ErrAlreadyRunning)
+	}
+	msgs, err := r.st.ListMessages(ctx, sessionID, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	last := -1
+	for i := len(msgs.Items) - 1; i >= 0; i-- {
+		if msgs.Items[i].Role == llm.RoleUser {
+			last = i
+			break
+		}
+	}
+	if last < 0 {
+		return nil, fmt.Errorf("%w: session %q has no user message to answer again", helix.ErrInvalidInput, sessionID)
+	}
+	cp, err := r.checkpointBefore(ctx, sessionID, last)
+	if err != nil {
+		return nil, err
+	}
+	if cp != nil {
+		sess.State = cp.State
+	}
+	agent, err := r.reg.Resolve(ctx, sess.AgentType, helix.FactoryContext{SessionID: sess.ID, Principal: sess.Principal})
+	if err != nil {
+		return nil, err
+	}
+	sess.Aborted, sess.AbortReason = false, ""
+	sess.MessageCount = last + 1
+	text := msgs.Items[last].Text()
+	return r.start(ctx, agent, sess, startSpec{kind: startExecute, message: text, input: helix.Input{Message: text},
+		hooks: o.hooks, rewind: &store.Rewind{Messages: last + 1}})
+}
+
+// checkpointBefore returns the session's newest checkpoint that counts at
+// most n messages, or nil: it reads the checkpoints newest first, a page
+// at a time.
+func (r *Runtime) checkpointBefore(ctx context.Context, sessionID string, n int) (*store.Checkpoint, error) {
+	const pageSize = 50
+	page, err := r.st.ListCheckpoints(ctx, sessionID, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	for end := page.Total; end > 0; end -= pageSize {
+		from := max(end-pageSize, 0)
+		page, err := r.st.ListCheckpoints(ctx, sessionID, from, end-from)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(page.Items) - 1; i >= 0; i-- {
+			if cp := page.Items[i]; cp.MessageCount <= n {
+				return cp, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
 func (r *Runtime) isActive(sessionID string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
