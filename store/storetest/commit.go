@@ -357,7 +357,7 @@ func testCommitRewind(t *testing.T, e *env) {
 	// Back to 3 messages: cp-2 and cp-3 count more and go; cp-1 stays.
 	s.MessageCount = 4
 	v, err := e.st.Commit(e.ctx, store.Commit{Session: s, ExpectedVersion: s.Version, Messages: textMessages(10, 1),
-		Run: &store.Run{ID: "run-3", Turn: 3, Status: helix.StatusRunning, StartedAt: base},
+		Run:        &store.Run{ID: "run-3", Turn: 3, Status: helix.StatusRunning, StartedAt: base},
 		Checkpoint: cp("cp-4", 4), Rewind: &store.Rewind{Messages: 3}})
 	must(t, err, "Commit with a rewind to 3 messages")
 	if v != s.Version+1 {
