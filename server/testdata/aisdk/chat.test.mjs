@@ -83,3 +83,24 @@ test('reconnecting to a session with no active run answers 204', async () => {
   const stream = await transport('echo').reconnectToStream({ chatId });
   assert.equal(stream, null);
 });
+
+test('regenerate-message answers the question again, and the history holds it once', async () => {
+  const chatId = `node-regen-${process.pid}`;
+  const t = transport('echo');
+  const first = user('u1', 'hi');
+  const msg = await assemble(await t.sendMessages({
+    chatId, messages: [first], trigger: 'submit-message', messageId: undefined, abortSignal: undefined,
+  }));
+  // What useChat's regenerate() sends: the history without the answer.
+  const again = await assemble(await t.sendMessages({
+    chatId, messages: [first], trigger: 'regenerate-message', messageId: msg.id, abortSignal: undefined,
+  }));
+  assert.equal(textOf(again), 'hello from helix');
+  assert.notEqual(again.id, msg.id, 'a new assistant message');
+  const res = await fetch(`${base}/messages?sessionId=${chatId}`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(res.status, 200);
+  const page = await res.json();
+  assert.equal(page.total, 2, `history ${JSON.stringify(page)}`);
+  assert.equal(page.messages[0].role, 'user');
+  assert.equal(page.messages[1].role, 'assistant');
+});
