@@ -108,6 +108,20 @@ func (e *env) submit(session string, sub helix.ToolSubmission) *helix.Result {
 	return e.wait(h)
 }
 
+// notes returns a session's state, decoded as Notes.
+func (e *env) notes(session string) Notes {
+	e.t.Helper()
+	sess, err := e.st.GetSession(e.t.Context(), session)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var n Notes
+	if err := json.Unmarshal(sess.State, &n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
 // transcript returns every chunk of a session's stream, one JSON per line.
 func (e *env) transcript(session string) string {
 	e.t.Helper()
@@ -280,15 +294,7 @@ func testGolden(t *testing.T) {
 		res := e.execute(a, "Take notes")
 		wantStatus(t, res, helix.StatusCompleted)
 		golden(t, "parallel_tools", e.transcript("s1"))
-		sess, err := e.st.GetSession(t.Context(), "s1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n Notes
-		if err := json.Unmarshal(sess.State, &n); err != nil {
-			t.Fatal(err)
-		}
-		if strings.Join(n.Items, ",") != "alpha,beta,gamma" || n.Mood != "curious" {
+		if n := e.notes("s1"); strings.Join(n.Items, ",") != "alpha,beta,gamma" || n.Mood != "curious" {
 			t.Errorf("state = %+v, want items alpha,beta,gamma (in call order) and the default mood", n)
 		}
 	})

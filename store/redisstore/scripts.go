@@ -102,25 +102,24 @@ local function commit(A)
     -- while they count more messages than mc (each counts at least as
     -- many as the one before).
     local d = {}
-    for i = mc, stored - 1 do
-      d[#d + 1] = 'm:' .. i
+    local function del(field)
+      d[#d + 1] = field
       if #d >= 1000 then
         redis.call('HDEL', s, unpack(d))
         d = {}
       end
+    end
+    for i = mc, stored - 1 do
+      del('m:' .. i)
     end
     while cc > 0 do
       local cp = cjson.decode(redis.call('HGET', s, 'c:' .. (cc - 1)))
       if cp.messageCount <= mc then
         break
       end
-      d[#d + 1] = 'c:' .. (cc - 1)
-      d[#d + 1] = 'ci:' .. cp.id
+      del('c:' .. (cc - 1))
+      del('ci:' .. cp.id)
       cc = cc - 1
-      if #d >= 1000 then
-        redis.call('HDEL', s, unpack(d))
-        d = {}
-      end
     end
     if #d > 0 then
       redis.call('HDEL', s, unpack(d))
