@@ -339,11 +339,9 @@ func (w *commitWrite) apply(sess *session) (int64, error) {
 	rec.CreatedAt = sess.rec.CreatedAt
 	rec.UpdatedAt = now
 	sess.rec = rec
-	if kept < len(sess.messages) {
+	if c.Rewind != nil {
 		clear(sess.messages[kept:]) // no message kept alive by the array
 		sess.messages = sess.messages[:kept]
-	}
-	if c.Rewind != nil {
 		sess.rewindCheckpoints(kept)
 	}
 	sess.messages = append(sess.messages, c.Messages...)

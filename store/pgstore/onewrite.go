@@ -177,8 +177,6 @@ func (s *Store) EndRun(ctx context.Context, c store.Commit, chunks []helix.Chunk
 	return c.ExpectedVersion + 1, nil
 }
 
-// refused explains a commit that the one-write paths found refused, as
-// Commit does: an unknown session, a stale fence, or a conflict.
 // commitFailed is the error of a pipeline holding c's commitStrict that
 // failed with err.
 func (s *Store) commitFailed(ctx context.Context, op string, c store.Commit, err error) error {
@@ -221,6 +219,8 @@ func (s *Store) commitRewound(ctx context.Context, op string, c store.Commit, ar
 	return *newVersion, nil
 }
 
+// refused explains a commit that the one-write paths found refused, as
+// Commit does: an unknown session, a stale fence, or a conflict.
 func (s *Store) refused(ctx context.Context, op string, c store.Commit) error {
 	id := c.Session.ID
 	var fence, version int64
